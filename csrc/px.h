@@ -1,0 +1,41 @@
+/*
+** proxyapi.core: private declarations shared by the C files of the core.
+*/
+#ifndef PX_H
+#define PX_H
+
+#include <stddef.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#define PX_CLIENT_TYPE "proxyapi.Client"
+
+/*
+** Upvalues of every core function that marshals JSON: the decode and
+** encode functions of a private cjson instance, so that a user's
+** cjson settings never change what the core sends or reads.
+*/
+#define PX_UV_DECODE lua_upvalueindex(1)
+#define PX_UV_ENCODE lua_upvalueindex(2)
+#define PX_NUPVALUES 2
+
+/* px_json.c */
+int px_json_decode(lua_State *L, const char *s, size_t len);
+int px_json_encode(lua_State *L, int idx);
+void px_query_append(lua_State *L, luaL_Buffer *b, int idx);
+void px_register(lua_State *L, const luaL_Reg *funcs, int uv);
+void px_json_private(lua_State *L);
+void px_json_open(lua_State *L, int uv);
+
+/* px_client.c */
+void px_client_open(lua_State *L, int uv);
+
+/* px_core.c: set from a signal handler, read by transfers in flight */
+void px_set_interrupted(int on);
+int px_is_interrupted(void);
+double px_now(void);
+
+int luaopen_proxyapi_core(lua_State *L);
+
+#endif

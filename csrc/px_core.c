@@ -1,0 +1,95 @@
+/*
+** px_core.c: the module proxyapi.core — libcurl transfers, JSON
+** marshalling, a monotonic clock, an interruptible sleep and the
+** interrupt flag that Ctrl-C sets in the host.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "px.h"
+
+static volatile sig_atomic_t px_interrupted = 0;
+
+/* Async-signal-safe: the host calls it from its SIGINT handler. */
+void px_set_interrupted(int on) {
+  px_interrupted = on ? 1 : 0;
+}
+
+int px_is_interrupted(void) {
+  return px_interrupted != 0;
+}
+
+double px_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int px_core_now(lua_State *L) {
+  lua_pushnumber(L, px_now());
+  return 1;
+}
+
+/* Sleeps in short slices so that Ctrl-C ends the wait at once; returns
+** false when interrupted. */
+static int px_core_sleep(lua_State *L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  double deadline = px_now() + (seconds > 0 ? seconds : 0);
+  while (!px_interrupted) {
+    double left = deadline - px_now();
+    struct timespec ts;
+    if (left <= 0)
+      break;
+    if (left > 0.05)
+      left = 0.05;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)(left * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !px_interrupted)
+      ;
+  }
+  lua_pushboolean(L, !px_interrupted);
+  return 1;
+}
+
+static int px_core_interrupted(lua_State *L) {
+  lua_pushboolean(L, px_interrupted);
+  return 1;
+}
+
+static int px_core_set_interrupted(lua_State *L) {
+  px_set_interrupted(lua_toboolean(L, 1));
+  return 0;
+}
+
+static int px_core_curl_version(lua_State *L) {
+  lua_pushstring(L, curl_version());
+  return 1;
+}
+
+static const luaL_Reg px_core_funcs[] = {
+    {"now", px_core_now},
+    {"sleep", px_core_sleep},
+    {"interrupted", px_core_interrupted},
+    {"set_interrupted", px_core_set_interrupted},
+    {"curl_version", px_core_curl_version},
+    {NULL, NULL},
+};
+
+int luaopen_proxyapi_core(lua_State *L) {
+  static int curl_ready = 0;
+  int uv;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "libcurl: global initialisation failed");
+    curl_ready = 1;
+  }
+  px_json_private(L); /* decode, encode: upvalues of the marshalling functions */
+  uv = lua_gettop(L) - 1;
+  luaL_newlib(L, px_core_funcs);
+  px_json_open(L, uv);
+  px_client_open(L, uv);
+  return 1;
+}

@@ -1,0 +1,295 @@
+/*
+** px_json.c: marshalling between the wire and Lua values.
+**
+** Replies are decoded by a private lua-cjson instance and then
+** normalised in place: lua-cjson 2.1 reads every number as a float and
+** keeps JSON nulls as a sentinel, while users expect integers, absent
+** fields and dense arrays.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "px.h"
+
+#define PX_MAX_DEPTH 1000
+
+static const char *px_normalise(lua_State *L, int idx, int depth, int *changed);
+
+static int px_is_null(lua_State *L, int idx) {
+  /* cjson.null is a light userdata holding NULL */
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}
+
+/* Replaces a whole float at idx by an integer; refuses NaN and infinity. */
+static const char *px_normalise_number(lua_State *L, int idx, int *changed) {
+  lua_Number x;
+  lua_Integer i;
+  if (lua_isinteger(L, idx))
+    return NULL;
+  x = lua_tonumber(L, idx);
+  if (isnan(x) || isinf(x))
+    return "number out of range in reply";
+  if (x == floor(x) && lua_numbertointeger(x, &i)) {
+    lua_pushinteger(L, i);
+    lua_replace(L, idx);
+    *changed = 1;
+  }
+  return NULL;
+}
+
+/* A JSON array (integer keys 1..n): drop nulls so that # and ipairs see
+** every item, and normalise the items. */
+static const char *px_normalise_array(lua_State *L, int t, lua_Integer n, int depth) {
+  lua_Integer i, j = 1;
+  for (i = 1; i <= n; i++) {
+    int changed = 0;
+    const char *err;
+    lua_rawgeti(L, t, i);
+    if (px_is_null(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    err = px_normalise(L, lua_gettop(L), depth + 1, &changed);
+    if (err != NULL) {
+      lua_pop(L, 1);
+      return err;
+    }
+    if (changed || i != j)
+      lua_rawseti(L, t, j);
+    else
+      lua_pop(L, 1);
+    j++;
+  }
+  for (; j <= n; j++) {
+    lua_pushnil(L);
+    lua_rawseti(L, t, j);
+  }
+  return NULL;
+}
+
+/* A JSON object: null fields become absent. Assigning to (or clearing)
+** an existing field during lua_next is allowed. */
+static const char *px_normalise_object(lua_State *L, int t, int depth) {
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    int changed = 0;
+    const char *err;
+    if (px_is_null(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, t);
+      continue;
+    }
+    err = px_normalise(L, lua_gettop(L), depth + 1, &changed);
+    if (err != NULL) {
+      lua_pop(L, 2);
+      return err;
+    }
+    if (changed) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, t);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  return NULL;
+}
+
+static const char *px_normalise(lua_State *L, int idx, int depth, int *changed) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER:
+    return px_normalise_number(L, idx, changed);
+  case LUA_TTABLE: {
+    lua_Integer n;
+    if (depth > PX_MAX_DEPTH || !lua_checkstack(L, 6))
+      return "reply nested too deeply";
+    n = (lua_Integer)lua_rawlen(L, idx);
+    return n > 0 ? px_normalise_array(L, idx, n, depth) : px_normalise_object(L, idx, depth);
+  }
+  default:
+    return NULL;
+  }
+}
+
+/*
+** Decodes s with the private cjson instance (an upvalue of the running
+** function) and normalises the result. Returns 1 with the value on top,
+** or 0 with an error message on top. Memory errors propagate.
+*/
+int px_json_decode(lua_State *L, const char *s, size_t len) {
+  int status, changed = 0;
+  const char *err;
+  lua_pushvalue(L, PX_UV_DECODE);
+  lua_pushlstring(L, s, len);
+  status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_ERRMEM)
+    lua_error(L);
+  if (status != LUA_OK) {
+    lua_pushfstring(L, "invalid JSON in reply (%s)", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    return 0;
+  }
+  if (px_is_null(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    return 1;
+  }
+  err = px_normalise(L, lua_gettop(L), 0, &changed);
+  if (err != NULL) {
+    lua_pop(L, 1);
+    lua_pushstring(L, err);
+    return 0;
+  }
+  return 1;
+}
+
+/* Pushes the JSON text of the value at idx; raises if it cannot be encoded. */
+int px_json_encode(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushvalue(L, PX_UV_ENCODE);
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+static void px_add_escaped(luaL_Buffer *b, const char *s, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+        ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      luaL_addchar(b, (char)ch);
+    } else {
+      luaL_addchar(b, '%');
+      luaL_addchar(b, hex[ch >> 4]);
+      luaL_addchar(b, hex[ch & 15]);
+    }
+  }
+}
+
+/* Formats the number at idx as the wire wants it: whole numbers as
+** integers (9, never 9.0). */
+static int px_format_number(lua_State *L, int idx, char *out, size_t size) {
+  lua_Integer i;
+  lua_Number x;
+  if (lua_isinteger(L, idx))
+    return snprintf(out, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+  x = lua_tonumber(L, idx);
+  if (!isfinite(x))
+    return -1;
+  if (x == floor(x) && lua_numbertointeger(x, &i))
+    return snprintf(out, size, LUA_INTEGER_FMT, (LUAI_UACINT)i);
+  return snprintf(out, size, "%.17g", (double)x);
+}
+
+/*
+** Appends "k1=v1&k2=v2..." from the flat array {k1, v1, k2, v2, ...} at
+** idx, percent-encoded. Each item is popped before the buffer grows, so
+** the buffer's use of the stack stays balanced; strings stay alive in
+** the table meanwhile.
+*/
+void px_query_append(lua_State *L, luaL_Buffer *b, int idx) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+  for (i = 1; i <= n; i++) {
+    char num[64];
+    int len;
+    size_t slen;
+    const char *s;
+    lua_rawgeti(L, idx, i);
+    switch (lua_type(L, -1)) {
+    case LUA_TSTRING:
+      s = lua_tolstring(L, -1, &slen);
+      lua_pop(L, 1);
+      if (i > 1)
+        luaL_addchar(b, (i & 1) ? '&' : '=');
+      px_add_escaped(b, s, slen);
+      break;
+    case LUA_TNUMBER:
+      len = px_format_number(L, -1, num, sizeof num);
+      lua_pop(L, 1);
+      if (len < 0)
+        luaL_error(L, "query item #%d is not a finite number", (int)i);
+      if (i > 1)
+        luaL_addchar(b, (i & 1) ? '&' : '=');
+      luaL_addlstring(b, num, (size_t)len);
+      break;
+    case LUA_TBOOLEAN:
+      s = lua_toboolean(L, -1) ? "true" : "false";
+      lua_pop(L, 1);
+      if (i > 1)
+        luaL_addchar(b, (i & 1) ? '&' : '=');
+      luaL_addstring(b, s);
+      break;
+    default:
+      luaL_error(L, "query item #%d: string, number or boolean expected, got %s", (int)i,
+                 luaL_typename(L, -1));
+    }
+  }
+}
+
+static int px_decode_fn(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  if (px_json_decode(L, s, len))
+    return 1;
+  luaL_pushfail(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int px_encode_fn(lua_State *L) {
+  luaL_checkany(L, 1);
+  return px_json_encode(L, 1);
+}
+
+static int px_query_fn(lua_State *L) {
+  luaL_Buffer b;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_buffinit(L, &b);
+  px_query_append(L, &b, 1);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static const luaL_Reg px_json_funcs[] = {
+    {"json_decode", px_decode_fn},
+    {"json_encode", px_encode_fn},
+    {"encode_query", px_query_fn},
+    {NULL, NULL},
+};
+
+/* Registers funcs into the table on top, with the marshalling upvalues
+** (decode at uv, encode at uv + 1). */
+void px_register(lua_State *L, const luaL_Reg *funcs, int uv) {
+  lua_pushvalue(L, uv);
+  lua_pushvalue(L, uv + 1);
+  luaL_setfuncs(L, funcs, PX_NUPVALUES);
+}
+
+/* Pushes decode and encode of a private cjson instance, configured once. */
+void px_json_private(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  lua_getfield(L, -1, "decode_invalid_numbers");
+  lua_pushboolean(L, 0);
+  lua_call(L, 1, 0);
+  lua_getfield(L, -1, "encode_invalid_numbers");
+  lua_pushboolean(L, 0);
+  lua_call(L, 1, 0);
+  lua_getfield(L, -1, "decode");
+  lua_getfield(L, -2, "encode");
+  lua_remove(L, -3);
+  lua_remove(L, -3);
+}
+
+/* Adds the marshalling functions to the module table on top. */
+void px_json_open(lua_State *L, int uv) {
+  px_register(L, px_json_funcs, uv);
+}

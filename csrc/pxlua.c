@@ -1,0 +1,677 @@
+/*
+** pxlua: a Lua 5.4 host for proxy automation scripts, with proxyapi and
+** cjson built in. It behaves like lua(1) where the two overlap (arg,
+** ..., -e, -l, -i, -, --); see API.md and `pxlua -h` for the rest.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "px.h"
+#include "px_embed.h"
+
+#ifdef PX_USE_READLINE
+#include <readline/history.h>
+#include <readline/readline.h>
+#endif
+
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+
+#define PX_EXIT_USAGE 2
+#define PX_EXIT_INTERRUPTED 130
+#define PX_MAX_KEY 4096
+#define PX_MAX_INPUT 512
+
+static const char *progname = "pxlua";
+static lua_State *globalL = NULL;
+static pid_t fake_pid = 0;
+
+typedef struct px_options {
+  int interactive, version, help, exec, dry_run, fake;
+  const char *base_url, *app_key_file, *timeout;
+  int script; /* index of the script in argv; argc when there is none */
+  const char *bad;    /* what was wrong with the command line */
+  const char *badarg; /* the argument it was about */
+} px_options;
+
+/* ---- messages ---- */
+
+static void px_message(const char *msg) {
+  fprintf(stderr, "%s: %s\n", progname, msg);
+  fflush(stderr);
+}
+
+static int px_report(lua_State *L, int status) {
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    px_message(msg != NULL ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+static void px_usage(FILE *out) {
+  fprintf(out,
+          "usage: %s [options] [script [args...]]\n"
+          "  -e CODE         run CODE\n"
+          "  -l NAME         require NAME into global NAME (or -l G=NAME)\n"
+          "  -i              interactive prompt after the script\n"
+          "  -               read the script from standard input\n"
+          "  --              stop handling options\n"
+          "  --fake          run against a local fake of the provider's API (no key, no network)\n"
+          "  --dry-run       POST requests are printed (app_key hidden), not sent, and succeed\n"
+          "  --base-url URL  the API's base URL (default: $PROXYAPI_BASE_URL)\n"
+          "  --app-key-file FILE\n"
+          "                  read the app_key from FILE, which only its owner may read\n"
+          "                  (default: $PROXYAPI_APP_KEY)\n"
+          "  --timeout S     seconds per attempt of each API call\n"
+          "  -v, --version   show the version\n"
+          "  -h, --help      show this help\n"
+          "Scripts see the globals proxyapi (the module) and api (a client).\n",
+          progname);
+}
+
+static int px_usage_error(const px_options *o) {
+  if (o->badarg != NULL)
+    fprintf(stderr, "%s: %s '%s'\n", progname, o->bad, o->badarg);
+  else
+    fprintf(stderr, "%s: %s\n", progname, o->bad);
+  fprintf(stderr, "usage: %s [options] [script [args...]] (%s -h for help)\n", progname, progname);
+  return PX_EXIT_USAGE;
+}
+
+/* ---- Ctrl-C: cancel transfers, then stop the script ---- */
+
+static void px_stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  /* the hook stays: a script that catches the error is stopped again */
+  luaL_error(L, "interrupted!");
+}
+
+static void px_on_sigint(int sig) {
+  int flags = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  signal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
+  px_set_interrupted(1);
+  lua_sethook(globalL, px_stop_hook, flags, 1);
+}
+
+static int px_msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int px_docall(lua_State *L, int narg, int nres) {
+  int status, base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, px_msghandler);
+  lua_insert(L, base);
+  globalL = L;
+  signal(SIGINT, px_on_sigint);
+  status = lua_pcall(L, narg, nres, base);
+  signal(SIGINT, SIG_DFL);
+  lua_remove(L, base);
+  return status;
+}
+
+/* ---- the embedded modules ---- */
+
+static int px_load_embedded(lua_State *L) {
+  const px_module *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbufferx(L, (const char *)m->chunk, m->size, m->name, "b") != LUA_OK)
+    return lua_error(L);
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* require finds the built-in modules first, whatever LUA_PATH says. */
+static void px_preload(lua_State *L) {
+  const px_module *m;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (m = px_modules; m->name != NULL; m++) {
+    lua_pushlightuserdata(L, (void *)m);
+    lua_pushcclosure(L, px_load_embedded, 1);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pushcfunction(L, luaopen_proxyapi_core);
+  lua_setfield(L, -2, "proxyapi.core");
+  lua_pushcfunction(L, luaopen_cjson);
+  lua_setfield(L, -2, "cjson");
+  lua_pushcfunction(L, luaopen_cjson_safe);
+  lua_setfield(L, -2, "cjson.safe");
+  lua_pop(L, 1);
+}
+
+/* ---- the command line ---- */
+
+static int px_takes_operand(const char *opt) {
+  return strcmp(opt, "--base-url") == 0 || strcmp(opt, "--app-key-file") == 0 ||
+         strcmp(opt, "--timeout") == 0;
+}
+
+/* Checks the options up to the script; -e and -l run later, in order. */
+static int px_collect(char **argv, int argc, px_options *o) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-' || strcmp(a, "-") == 0)
+      break;
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (px_takes_operand(a)) {
+      if (i + 1 >= argc) {
+        o->bad = "missing operand for", o->badarg = a;
+        return 0;
+      }
+      i++;
+      if (strcmp(a, "--base-url") == 0)
+        o->base_url = argv[i];
+      else if (strcmp(a, "--app-key-file") == 0)
+        o->app_key_file = argv[i];
+      else
+        o->timeout = argv[i];
+    } else if (strcmp(a, "--fake") == 0) {
+      o->fake = 1;
+    } else if (strcmp(a, "--dry-run") == 0) {
+      o->dry_run = 1;
+    } else if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
+      o->version = 1;
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      o->help = 1;
+    } else if (strcmp(a, "-i") == 0) {
+      o->interactive = o->version = 1;
+    } else if (a[1] == 'e' || a[1] == 'l') {
+      o->exec = 1;
+      if (a[2] == '\0') {
+        if (i + 1 >= argc) {
+          o->bad = "missing operand for", o->badarg = a;
+          return 0;
+        }
+        i++;
+      }
+    } else {
+      o->bad = "unrecognized option", o->badarg = a;
+      return 0;
+    }
+  }
+  o->script = i;
+  return 1;
+}
+
+/* arg: the script at 0, its arguments after, the host and options before. */
+static void px_argtable(lua_State *L, char **argv, int argc, int script) {
+  int i, narg = argc - (script + 1);
+  if (script == argc)
+    script = 0; /* no script: the options count from 1 */
+  lua_createtable(L, narg > 0 ? narg : 0, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int px_dostring(lua_State *L, const char *code, const char *name) {
+  int status = luaL_loadbuffer(L, code, strlen(code), name);
+  if (status == LUA_OK)
+    status = px_docall(L, 0, 0);
+  return px_report(L, status);
+}
+
+/* -l NAME or -l G=NAME */
+static int px_dolibrary(lua_State *L, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  const char *mod = eq ? eq + 1 : spec;
+  int status;
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  status = px_docall(L, 1, 1);
+  if (status == LUA_OK) {
+    if (eq != NULL)
+      lua_pushlstring(L, spec, (size_t)(eq - spec));
+    else
+      lua_pushstring(L, mod);
+    lua_insert(L, -2);
+    lua_setglobal(L, lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  return px_report(L, status);
+}
+
+static int px_runargs(lua_State *L, char **argv, int script) {
+  int i;
+  for (i = 1; i < script; i++) {
+    const char *a = argv[i];
+    if (px_takes_operand(a)) {
+      i++;
+    } else if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
+      const char *operand = a[2] != '\0' ? a + 2 : argv[++i];
+      int status = a[1] == 'e' ? px_dostring(L, operand, "=(command line)") : px_dolibrary(L, operand);
+      if (status != LUA_OK)
+        return 0;
+    }
+  }
+  return 1;
+}
+
+static int px_handle_script(lua_State *L, char **argv, int argc, int script) {
+  const char *fname = argv[script];
+  int status, i, n = argc - script - 1;
+  if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
+    fname = NULL; /* standard input */
+  status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    luaL_checkstack(L, n + 1, "too many arguments to the script");
+    for (i = 1; i <= n; i++)
+      lua_pushstring(L, argv[script + i]);
+    status = px_docall(L, n, LUA_MULTRET);
+  }
+  return px_report(L, status);
+}
+
+/* LUA_INIT_5_4 or LUA_INIT, as lua(1) runs them */
+static int px_luainit(lua_State *L) {
+  const char *name = "=LUA_INIT_" LUA_VERSION_MAJOR "_" LUA_VERSION_MINOR;
+  const char *init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL)
+    return LUA_OK;
+  if (init[0] == '@') {
+    int status = luaL_loadfile(L, init + 1);
+    if (status == LUA_OK)
+      status = px_docall(L, 0, 0);
+    return px_report(L, status);
+  }
+  return px_dostring(L, init, name);
+}
+
+/* ---- the interactive prompt ---- */
+
+#ifdef PX_USE_READLINE
+static char *px_readline(const char *prompt) {
+  char *line = readline(prompt);
+  if (line != NULL && line[0] != '\0')
+    add_history(line);
+  return line;
+}
+static void px_freeline(char *line) {
+  free(line);
+}
+#else
+static char *px_readline(const char *prompt) {
+  static char buffer[PX_MAX_INPUT];
+  fputs(prompt, stdout);
+  fflush(stdout);
+  return fgets(buffer, sizeof buffer, stdin);
+}
+static void px_freeline(char *line) {
+  (void)line;
+}
+#endif
+
+/* A chunk that fails only because it ends early wants more lines. */
+static int px_incomplete(lua_State *L, int status) {
+  if (status == LUA_ERRSYNTAX) {
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    const char *eof = "<eof>";
+    size_t eoflen = strlen(eof);
+    if (len >= eoflen && strcmp(msg + len - eoflen, eof) == 0) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Reads a statement (or an expression, shown as `return expr`), which
+** may span lines; leaves a compiled chunk or an error on the stack. */
+static int px_read_chunk(lua_State *L) {
+  luaL_Buffer b;
+  char *line = px_readline("> ");
+  int status;
+  size_t len;
+  const char *code;
+  if (line == NULL)
+    return -1;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, line);
+  px_freeline(line);
+  luaL_pushresult(&b);
+  code = lua_tolstring(L, -1, &len);
+  if (len > 0 && code[len - 1] == '\n')
+    len--;
+  lua_pushfstring(L, "return %s;", code);
+  status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+  if (status == LUA_OK) {
+    lua_remove(L, -2); /* the "return" text */
+    lua_remove(L, -2); /* the line */
+    return status;
+  }
+  lua_pop(L, 2);
+  for (;;) {
+    code = lua_tolstring(L, -1, &len);
+    status = luaL_loadbuffer(L, code, len, "=stdin");
+    if (!px_incomplete(L, status))
+      break;
+    line = px_readline(">> ");
+    if (line == NULL) {
+      lua_pushliteral(L, "incomplete statement at end of input");
+      status = LUA_ERRSYNTAX;
+      break;
+    }
+    lua_pushliteral(L, "\n");
+    lua_pushstring(L, line);
+    px_freeline(line);
+    lua_concat(L, 3);
+  }
+  lua_remove(L, -2); /* the text */
+  return status;
+}
+
+static void px_print_results(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n > 0) {
+    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    lua_getglobal(L, "print");
+    lua_insert(L, 1);
+    if (lua_pcall(L, n, 0, 0) != LUA_OK)
+      px_message(lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
+  }
+}
+
+static void px_repl(lua_State *L) {
+  int status;
+  const char *saved = progname;
+  progname = NULL;
+  while ((status = px_read_chunk(L)) != -1) {
+    if (status == LUA_OK)
+      status = px_docall(L, 0, LUA_MULTRET);
+    if (status == LUA_OK) {
+      px_print_results(L);
+    } else {
+      const char *msg = lua_tostring(L, -1);
+      fprintf(stderr, "%s\n", msg != NULL ? msg : "(error object is not a string)");
+      lua_pop(L, 1);
+    }
+    lua_settop(L, 0);
+    px_set_interrupted(0); /* a Ctrl-C ends one statement, not the session */
+    lua_sethook(L, NULL, 0, 0);
+  }
+  lua_settop(L, 0);
+  fputc('\n', stdout);
+  fflush(stdout);
+  progname = saved;
+}
+
+/* ---- the app_key file and the fake ---- */
+
+/* Reads the key from a file only its owner can read, as ssh does. */
+static int px_push_key_file(lua_State *L, const char *path) {
+  char key[PX_MAX_KEY];
+  struct stat st;
+  size_t len, start = 0;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return luaL_error(L, "cannot open app_key file %s: %s", path, strerror(errno));
+  if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    fclose(f);
+    return luaL_error(L,
+                      "app_key file %s can be read by group or others (mode %o); "
+                      "allow only its owner: chmod 600 %s",
+                      path, (unsigned)(st.st_mode & 0777), path);
+  }
+  len = fread(key, 1, sizeof key - 1, f);
+  fclose(f);
+  while (start < len && (key[start] == ' ' || key[start] == '\t' || key[start] == '\r' || key[start] == '\n'))
+    start++;
+  while (len > start && (key[len - 1] == ' ' || key[len - 1] == '\t' || key[len - 1] == '\r' || key[len - 1] == '\n'))
+    len--;
+  if (len == start)
+    return luaL_error(L, "app_key file %s is empty", path);
+  lua_pushlstring(L, key + start, len - start);
+  memset(key, 0, sizeof key);
+  return 1;
+}
+
+static void px_stop_fake(void) {
+  if (fake_pid > 0) {
+    kill(fake_pid, SIGTERM);
+    waitpid(fake_pid, NULL, 0);
+    fake_pid = 0;
+  }
+}
+
+static const char px_fake_main[] =
+    "local fake = require 'proxyapi.fake'\n"
+    "local server = assert(fake.new { host = '127.0.0.1', port = 0 })\n"
+    "io.stdout:write('PROXYAPI_BASE_URL=', server.base_url, '\\n',\n"
+    "                'PROXYAPI_APP_KEY=', server.app_key, '\\n')\n"
+    "io.stdout:flush()\n"
+    "server:run()\n";
+
+/* In the child: serve the fake API until the parent stops it (or dies). */
+static void px_run_fake(int out, pid_t parent) {
+  lua_State *F;
+  signal(SIGINT, SIG_IGN); /* the parent ends it, after the script */
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent)
+    _exit(1);
+  if (dup2(out, STDOUT_FILENO) < 0)
+    _exit(1);
+  close(out);
+  F = luaL_newstate();
+  if (F == NULL)
+    _exit(1);
+  luaL_openlibs(F);
+  px_preload(F);
+  if (luaL_dostring(F, px_fake_main) != LUA_OK) {
+    fprintf(stderr, "pxlua: fake API: %s\n", lua_tostring(F, -1));
+    _exit(1);
+  }
+  _exit(0);
+}
+
+static int px_read_setting(FILE *in, const char *name, char *out, size_t size) {
+  size_t n = strlen(name);
+  if (fgets(out, (int)size, in) == NULL || strncmp(out, name, n) != 0 || out[n] != '=')
+    return 0;
+  memmove(out, out + n + 1, strlen(out + n + 1) + 1);
+  out[strcspn(out, "\r\n")] = '\0';
+  return 1;
+}
+
+/* Starts the fake API in a child process; pushes its base URL and key. */
+static int px_start_fake(lua_State *L) {
+  char url[256], key[256];
+  int fds[2], ok;
+  pid_t parent = getpid(), pid;
+  FILE *in;
+  if (pipe(fds) != 0)
+    return luaL_error(L, "cannot start the fake API: %s", strerror(errno));
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0)
+    return luaL_error(L, "cannot start the fake API: %s", strerror(errno));
+  if (pid == 0) {
+    close(fds[0]);
+    px_run_fake(fds[1], parent);
+  }
+  close(fds[1]);
+  fake_pid = pid;
+  atexit(px_stop_fake);
+  in = fdopen(fds[0], "r");
+  if (in == NULL) {
+    close(fds[0]);
+    return luaL_error(L, "cannot start the fake API: %s", strerror(errno));
+  }
+  ok = px_read_setting(in, "PROXYAPI_BASE_URL", url, sizeof url) &&
+       px_read_setting(in, "PROXYAPI_APP_KEY", key, sizeof key);
+  fclose(in);
+  if (!ok) {
+    px_stop_fake();
+    return luaL_error(L, "the fake API did not start (is lua-socket installed?)");
+  }
+  lua_pushstring(L, url);
+  lua_pushstring(L, key);
+  return 2;
+}
+
+/* ---- main ---- */
+
+static void px_print_version(lua_State *L) {
+  const char *version = "?";
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "proxyapi.version");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_isstring(L, -1))
+    version = lua_tostring(L, -1);
+  printf("pxlua %s (proxyapi %s, %s, libcurl %s)\n", version, version, LUA_RELEASE,
+         curl_version_info(CURLVERSION_NOW)->version);
+  fflush(stdout);
+  lua_pop(L, 1);
+}
+
+/* The configuration of the global `api`: flags win over the environment. */
+static void px_setup_host(lua_State *L, const px_options *o) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "proxyapi.pxlua");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "setup");
+  lua_remove(L, -2);
+  lua_createtable(L, 0, 6);
+  if (o->fake) {
+    px_start_fake(L);
+    lua_setfield(L, -3, "app_key");
+    lua_setfield(L, -2, "base_url");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "fake");
+  }
+  if (o->base_url != NULL) {
+    lua_pushstring(L, o->base_url);
+    lua_setfield(L, -2, "base_url");
+  }
+  if (o->app_key_file != NULL) {
+    px_push_key_file(L, o->app_key_file);
+    lua_setfield(L, -2, "app_key");
+  }
+  if (o->timeout != NULL) {
+    lua_pushnumber(L, strtod(o->timeout, NULL));
+    lua_setfield(L, -2, "timeout");
+  }
+  lua_pushboolean(L, o->dry_run);
+  lua_setfield(L, -2, "dry_run");
+  lua_pushboolean(L, isatty(STDERR_FILENO));
+  lua_setfield(L, -2, "tty");
+  lua_call(L, 1, 0);
+}
+
+static int px_valid_timeout(const char *s) {
+  char *end;
+  double v = strtod(s, &end);
+  return end != s && *end == '\0' && v > 0 && v < 1e9;
+}
+
+static int px_check_options(px_options *o) {
+  if (o->timeout != NULL && !px_valid_timeout(o->timeout)) {
+    o->bad = "bad number of seconds for --timeout:", o->badarg = o->timeout;
+    return 0;
+  }
+  if (o->fake && (o->base_url != NULL || o->app_key_file != NULL)) {
+    o->bad = "--fake cannot be combined with --base-url or --app-key-file";
+    return 0;
+  }
+  return 1;
+}
+
+static int px_exit(lua_State *L, int code) {
+  lua_pushinteger(L, code);
+  return 1;
+}
+
+/* Runs in protected mode; leaves the exit status on the stack. */
+static int px_main(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  px_options o;
+  memset(&o, 0, sizeof o);
+  if (argv[0] != NULL && argv[0][0] != '\0')
+    progname = argv[0];
+  if (!px_collect(argv, argc, &o) || !px_check_options(&o))
+    return px_exit(L, px_usage_error(&o));
+  if (o.help) {
+    px_usage(stdout);
+    return px_exit(L, 0);
+  }
+  luaL_checkversion(L);
+  luaL_openlibs(L);
+  px_preload(L);
+  px_argtable(L, argv, argc, o.script);
+  lua_gc(L, LUA_GCRESTART);
+  lua_gc(L, LUA_GCGEN, 0, 0);
+  if (o.version)
+    px_print_version(L);
+  px_setup_host(L, &o);
+  if (px_luainit(L) != LUA_OK || !px_runargs(L, argv, o.script))
+    return px_exit(L, EXIT_FAILURE);
+  if (o.script < argc && px_handle_script(L, argv, argc, o.script) != LUA_OK)
+    return px_exit(L, EXIT_FAILURE);
+  if (o.interactive) {
+    px_repl(L);
+  } else if (o.script == argc && !o.exec && !o.version) {
+    if (isatty(STDIN_FILENO)) {
+      px_print_version(L);
+      px_repl(L);
+    } else {
+      int status = luaL_loadfile(L, NULL); /* the script is standard input */
+      if (status == LUA_OK)
+        status = px_docall(L, 0, 0);
+      if (px_report(L, status) != LUA_OK)
+        return px_exit(L, EXIT_FAILURE);
+    }
+  }
+  return px_exit(L, EXIT_SUCCESS);
+}
+
+int main(int argc, char **argv) {
+  int status, code;
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    px_message("cannot create state: not enough memory");
+    return EXIT_FAILURE;
+  }
+  lua_gc(L, LUA_GCSTOP);
+  lua_pushcfunction(L, px_main);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  status = lua_pcall(L, 2, 1, 0);
+  code = status == LUA_OK ? (int)lua_tointeger(L, -1) : (px_report(L, status), EXIT_FAILURE);
+  lua_close(L);
+  px_stop_fake();
+  if (px_is_interrupted())
+    code = PX_EXIT_INTERRUPTED;
+  return code;
+}

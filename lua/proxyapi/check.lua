@@ -1,0 +1,337 @@
+--- Argument rules. Each rule takes a value and returns the value as it
+-- goes on the wire, or nil and a message saying what is wrong. Callers
+-- turn the message into a `bad argument` error before anything is sent.
+-- @module proxyapi.check
+
+local type, tostring, error, next, ipairs = type, tostring, error, next, ipairs
+local math_type, tointeger = math.type, math.tointeger
+local format, find, concat = string.format, string.find, table.concat
+local utf8_len, utf8_codes = utf8.len, utf8.codes
+local os_date, pcall = os.date, pcall
+
+local check = {}
+
+local MAX_LIMIT_GB = 102400
+local MAX_REMARK_WIDTH = 64
+local MAX_TEXT_BYTES = 256
+
+--- Raises the standard `bad argument #n to 'fname' (msg)` error.
+function check.arg_error(n, fname, msg)
+  error(format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
+end
+
+local function got(value)
+  local t = math_type(value) or type(value)
+  return t == "nil" and "no value" or t
+end
+
+--- An integer, also given as a float with an exact integer value.
+function check.integer(value, label, min, max)
+  local i = tointeger(value)
+  if i == nil then
+    if math_type(value) == "float" then
+      return nil, format("%s: number has no integer representation", label)
+    end
+    return nil, format("%s: integer expected, got %s", label, got(value))
+  end
+  if (min and i < min) or (max and i > max) then
+    if max then
+      return nil, format("%s: must be from %d to %d, got %d", label, min, max, i)
+    end
+    return nil, format("%s: must be at least %d, got %d", label, min, i)
+  end
+  return i
+end
+
+--- True when t holds exactly the keys 1..n.
+function check.is_array(t, n)
+  for key in next, t do
+    if math_type(key) ~= "integer" or key < 1 or key > n then
+      return false
+    end
+  end
+  return true
+end
+
+local function is_alnum(s)
+  return find(s, "^[A-Za-z0-9]+$") ~= nil
+end
+
+--- An account name: ASCII letters and digits, non-empty.
+function check.name(value)
+  if type(value) ~= "string" then
+    return nil, format("account name: string expected, got %s", got(value))
+  end
+  if not is_alnum(value) then
+    if value == "" then
+      return nil, "account name: empty"
+    end
+    local shown = #value > 40 and value:sub(1, 40) .. "..." or value
+    return nil, format("account '%s': letters and digits only", (shown:gsub("%c", "?")))
+  end
+  return value
+end
+
+--- A password: ASCII letters and digits, non-empty. Never echoed.
+function check.password(value, label)
+  label = label or "password"
+  if type(value) ~= "string" then
+    return nil, format("%s: string expected, got %s", label, got(value))
+  end
+  if value == "" then
+    return nil, label .. ": empty"
+  end
+  if not is_alnum(value) then
+    return nil, label .. ": letters and digits only"
+  end
+  return value
+end
+
+--- One name, or an array of names; returns an array.
+function check.names(value)
+  if type(value) == "string" then
+    local name, msg = check.name(value)
+    if not name then
+      return nil, msg
+    end
+    return { name }
+  end
+  if type(value) ~= "table" then
+    return nil, format("account name or array of names expected, got %s", got(value))
+  end
+  local n = #value
+  if n == 0 then
+    return nil, "no account names given"
+  end
+  local names = {}
+  for i = 1, n do
+    local name, msg = check.name(value[i])
+    if not name then
+      if type(value[i]) ~= "string" then
+        return nil, format("account #%d: string expected, got %s", i, got(value[i]))
+      end
+      return nil, msg
+    end
+    names[i] = name
+  end
+  if not check.is_array(value, n) then
+    return nil, "array of names expected, the table has other keys"
+  end
+  return names
+end
+
+--- Accounts for add: `{username=, password=}` tables or "user:pass"
+-- strings. Returns an array of "user:pass" strings and one of usernames.
+function check.accounts(value)
+  if type(value) ~= "table" then
+    return nil, format("array of accounts expected, got %s", got(value))
+  end
+  local n = #value
+  if n == 0 then
+    return nil, "no accounts given"
+  end
+  if not check.is_array(value, n) then
+    return nil, "array of accounts expected, the table has other keys"
+  end
+  local pairs_out, names = {}, {}
+  for i = 1, n do
+    local item = value[i]
+    local user, pass
+    if type(item) == "string" then
+      user, pass = item:match("^([^:]*):(.*)$")
+      if not user then
+        return nil, format("account #%d: \"user:pass\" expected", i)
+      end
+    elseif type(item) == "table" then
+      user, pass = item.username, item.password
+    else
+      return nil, format("account #%d: table or \"user:pass\" string expected, got %s", i, got(item))
+    end
+    local name, msg = check.name(user)
+    if not name then
+      return nil, type(user) == "string" and msg or format("account #%d: username: %s", i, msg)
+    end
+    local _, pmsg = check.password(pass, format("password of account '%s'", name))
+    if pmsg then
+      return nil, pmsg
+    end
+    pairs_out[i], names[i] = name .. ":" .. pass, name
+  end
+  return pairs_out, names
+end
+
+--- Width of a remark: ASCII counts 1, any other code point 2.
+local function remark_width(s)
+  local width = 0
+  for _, cp in utf8_codes(s) do
+    width = width + (cp < 128 and 1 or 2)
+  end
+  return width
+end
+
+--- A remark: valid UTF-8, no control characters, at most 64 width units.
+function check.remark(value)
+  if type(value) ~= "string" then
+    return nil, format("remark: string expected, got %s", got(value))
+  end
+  if utf8_len(value) == nil then
+    return nil, "remark: invalid UTF-8"
+  end
+  -- C0, DEL, and C1 (U+0080..U+009F, encoded as C2 80..C2 9F)
+  if find(value, "[%z\1-\31\127]") or find(value, "\194[\128-\159]") then
+    return nil, "remark: control characters are not allowed"
+  end
+  local width = remark_width(value)
+  if width > MAX_REMARK_WIDTH then
+    return nil, format("remark: at most %d width units (ASCII 1, others 2), got %d", MAX_REMARK_WIDTH, width)
+  end
+  return value
+end
+
+--- A traffic limit in GB: 0 (unlimited) to 102400.
+function check.gb(value)
+  return check.integer(value, "limit in GB", 0, MAX_LIMIT_GB)
+end
+
+local function one_of(label, allowed)
+  local set, names = {}, {}
+  for i, v in ipairs(allowed) do
+    set[v], names[i] = true, tostring(v)
+  end
+  local expected = concat(names, ", ")
+  return function(value)
+    local i = tointeger(value)
+    if i == nil or not set[i] then
+      return nil, format("%s: one of %s expected, got %s", label, expected,
+        type(value) == "number" and tostring(value) or got(value))
+    end
+    return i
+  end
+end
+
+check.product_type = one_of("product_type", { 9, 11, 14, 25 })
+check.static_product_type = one_of("product_type", { 14, 25 })
+check.status = one_of("status", { 1, 2, 3, 4 })
+
+function check.page(value)
+  return check.integer(value, "page", 1)
+end
+
+function check.size(value)
+  return check.integer(value, "size", 1)
+end
+
+function check.count(value, label)
+  return check.integer(value, label, 1)
+end
+
+--- Free text (codes, names, order numbers): non-empty valid UTF-8
+-- without control characters, of a sane length.
+function check.text(value, label)
+  if type(value) ~= "string" then
+    return nil, format("%s: string expected, got %s", label, got(value))
+  end
+  if value == "" then
+    return nil, label .. ": empty"
+  end
+  if #value > MAX_TEXT_BYTES then
+    return nil, format("%s: longer than %d bytes", label, MAX_TEXT_BYTES)
+  end
+  if utf8_len(value) == nil then
+    return nil, label .. ": invalid UTF-8"
+  end
+  if find(value, "[%z\1-\31\127]") then
+    return nil, label .. ": control characters are not allowed"
+  end
+  return value
+end
+
+--- The separator of text-format IP lists: any non-empty string (line
+-- breaks are its usual value) without NUL.
+function check.separator(value, label)
+  if type(value) ~= "string" then
+    return nil, format("%s: string expected, got %s", label, got(value))
+  end
+  if value == "" or #value > 16 or find(value, "%z") then
+    return nil, label .. ": 1 to 16 bytes without NUL expected"
+  end
+  return value
+end
+
+local DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function days_in(year, month)
+  if month == 2 and (year % 4 == 0 and (year % 100 ~= 0 or year % 400 == 0)) then
+    return 29
+  end
+  return DAYS[month]
+end
+
+local TIME_FORMAT = "%04d-%02d-%02d %02d:%02d:%02d"
+
+local function format_time(label, y, mo, d, h, mi, s)
+  if y < 1 or y > 9999 or mo < 1 or mo > 12 or d < 1 or d > days_in(y, mo)
+    or h < 0 or h > 23 or mi < 0 or mi > 59 or s < 0 or s > 59 then
+    return nil, label .. ": not a real time"
+  end
+  return format(TIME_FORMAT, y, mo, d, h, mi, s)
+end
+
+--- A time: "YYYY-MM-DD HH:MM:SS", an os.date("*t")-style table, or an
+-- integer epoch (formatted in the process's time zone).
+function check.time(value, label)
+  local kind = type(value)
+  if kind == "string" then
+    local y, mo, d, h, mi, s = value:match("^(%d%d%d%d)%-(%d%d)%-(%d%d) (%d%d):(%d%d):(%d%d)$")
+    if not y then
+      return nil, label .. ': "YYYY-MM-DD HH:MM:SS" expected'
+    end
+    return format_time(label, tointeger(y), tointeger(mo), tointeger(d), tointeger(h), tointeger(mi), tointeger(s))
+  elseif kind == "table" then
+    local parts = {}
+    for i, field in ipairs { "year", "month", "day", "hour", "min", "sec" } do
+      local v = value[field]
+      if v == nil and i > 3 then
+        v = 0
+      end
+      local n = tointeger(v)
+      if n == nil then
+        return nil, format("%s: field '%s' must be an integer, got %s", label, field, got(v))
+      end
+      parts[i] = n
+    end
+    return format_time(label, parts[1], parts[2], parts[3], parts[4], parts[5], parts[6])
+  elseif kind == "number" then
+    local epoch = tointeger(value)
+    if epoch == nil then
+      return nil, label .. ": epoch seconds must be an integer"
+    end
+    local ok, text = pcall(os_date, "%Y-%m-%d %H:%M:%S", epoch)
+    if not ok or not text:match("^%d%d%d%d%-") then
+      return nil, label .. ": epoch out of range"
+    end
+    return text
+  end
+  return nil, format('%s: "YYYY-MM-DD HH:MM:SS", table or epoch expected, got %s', label, got(value))
+end
+
+--- Options tables: a table (or nil) with only the known string keys.
+function check.options(value, known)
+  if value == nil then
+    return {}
+  end
+  if type(value) ~= "table" then
+    return nil, format("table of options expected, got %s", got(value))
+  end
+  for key in next, value do
+    if type(key) ~= "string" then
+      return nil, format("option names must be strings, got %s", got(key))
+    end
+    if not known[key] then
+      return nil, format("unknown option '%s'", key)
+    end
+  end
+  return value
+end
+
+return check

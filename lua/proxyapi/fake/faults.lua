@@ -1,0 +1,122 @@
+-- Fault tables: checking them, parsing the command line's "k=v,k=v" form,
+-- and taking the next one that matches a request.
+local cjson = require "cjson"
+
+local tointeger, mtype, format = math.tointeger, math.type, string.format
+
+local faults = {}
+
+faults.actions = { close = true, drop_reply = true, reset = true, stall = true, truncate = true,
+                   badjson = true, wrong_shape = true, oversize = true }
+
+local kinds = { path = "string", method = "string", times = "integer", delay = "number",
+                status = "integer", retry_after = "scalar", headers = "table", code = "integer",
+                msg = "string", body = "string", action = "string", size = "integer" }
+
+-- A header value must not be able to end the head early.
+local function header_text(v)
+  if mtype(v) == "float" and tointeger(v) then v = tointeger(v) end
+  v = type(v) == "number" and format("%.14g", v) or v
+  if type(v) ~= "string" or v:find "[\r\n]" then return nil end
+  return v
+end
+
+-- A checked copy of t, or nil and what is wrong with it.
+function faults.normalize(t)
+  if type(t) ~= "table" then return nil, "a fault must be an object" end
+  local f = {}
+  for k, v in pairs(t) do
+    local kind = kinds[k]
+    if not kind then return nil, "unknown fault field '" .. tostring(k) .. "'" end
+    if v ~= cjson.null then
+      if kind == "integer" then
+        v = mtype(v) and tointeger(v)
+        if not v then return nil, k .. " must be an integer" end
+      elseif kind == "scalar" then
+        v = header_text(v)
+        if not v then return nil, k .. " must be a number or a one-line string" end
+      elseif type(v) ~= kind then
+        return nil, k .. " must be a " .. kind
+      end
+      f[k] = v
+    end
+  end
+  if type(f.path) ~= "string" or f.path == "" then return nil, "path is required (a path or \"*\")" end
+  f.method = f.method and f.method:upper()
+  f.times = f.times or 1
+  if f.times == 0 or f.times < -1 then return nil, "times must be -1 (forever) or at least 1" end
+  if f.delay and not (f.delay >= 0 and f.delay < 3600) then return nil, "delay must be 0..3600 seconds" end
+  if f.status and (f.status < 100 or f.status > 599) then return nil, "status must be 100..599" end
+  if f.action and not faults.actions[f.action] then return nil, "unknown action '" .. f.action .. "'" end
+  if f.size and f.size < 0 then return nil, "size must not be negative" end
+  if f.headers then
+    local headers = {}
+    for name, value in pairs(f.headers) do
+      value = header_text(value)
+      if type(name) ~= "string" or not name:find "^[%w!#$%%&'*+%-.^_`|~]+$" or not value then
+        return nil, "headers must map header names to one-line values"
+      end
+      headers[name] = value
+    end
+    f.headers = headers
+  end
+  if not (f.delay or f.status or f.code or f.body or f.action) then
+    return nil, "a fault needs one of delay, status, code, body, action"
+  end
+  return f
+end
+
+local numeric = { times = true, delay = true, status = true, code = true, size = true }
+
+-- "path=/x,status=503,times=2,retry_after=1,header.X-Id=7" -> fault.
+function faults.parse_spec(spec)
+  local t = {}
+  for item in (spec .. ","):gmatch "([^,]*)," do
+    if item ~= "" then
+      local k, v = item:match "^([%w_.%-]+)=(.*)$"
+      if not k then return nil, "bad fault item '" .. item .. "' (want key=value)" end
+      local header = k:match "^headers?%.(.+)$"
+      if header then
+        t.headers = t.headers or {}
+        t.headers[header] = v
+      else
+        t[k] = numeric[k] and tonumber(v) or v
+      end
+    end
+  end
+  return faults.normalize(t)
+end
+
+-- The first queued fault for this request, used up by one application.
+function faults.take(queue, method, path)
+  for i, f in ipairs(queue) do
+    if (f.path == "*" or f.path == path) and (not f.method or f.method == method) then
+      if f.times > 0 then
+        f.times = f.times - 1
+        if f.times == 0 then table.remove(queue, i) end
+      end
+      return f
+    end
+  end
+end
+
+-- What the log records: the action, else the status or code answered.
+function faults.describe(f)
+  if f.action then return f.action end
+  if f.status then return "status " .. f.status end
+  if f.code then return "code " .. f.code end
+  if f.body then return "body" end
+  return "delay"
+end
+
+function faults.copy(list)
+  local out = {}
+  for i, f in ipairs(list) do
+    local c = {}
+    for k, v in pairs(f) do c[k] = v end
+    out[i] = c
+  end
+  return out
+end
+
+return faults
