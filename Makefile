@@ -7,7 +7,8 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev \
-        lua-busted luarocks lua-check pkg-config lua-socket libreadline-dev
+        lua-busted luarocks lua-check pkg-config lua-socket libreadline-dev \
+        tinyproxy microsocks
 
 # Recursive (=) so that pkg-config runs after `deps` has installed it.
 PKGS       = lua5.4 libcurl

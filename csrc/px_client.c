@@ -45,6 +45,7 @@ typedef struct px_transfer {
   px_buf reply, request;
   CURLcode result;
   int in_multi, done, reported, raw, too_large, out_of_memory, cancelled;
+  int disposable; /* has options of its own (a proxy): never pooled */
   char errbuf[CURL_ERROR_SIZE];
 } px_transfer;
 
@@ -188,7 +189,7 @@ static void px_release(px_client *c, px_transfer *t) {
     px_buf_free(c, &t->reply);
   if (t->request.cap > PX_KEEP_BYTES)
     px_buf_free(c, &t->request);
-  if (c->nidle < PX_IDLE_MAX && !c->closed) {
+  if (c->nidle < PX_IDLE_MAX && !c->closed && !t->disposable) {
     px_push(&c->idle, t);
     c->nidle++;
   } else {
@@ -272,9 +273,36 @@ static void px_drive(lua_State *L, px_client *c, int wait_ms) {
 
 /* ---- starting a transfer ---- */
 
+/* Per-transfer proxy settings from the options table at index 8:
+** proxy ("scheme://host:port"), proxy_username, proxy_password. */
+static CURLcode px_set_proxy(lua_State *L, px_transfer *t) {
+  static const struct {
+    const char *field;
+    CURLoption option;
+  } fields[] = {
+      {"proxy", CURLOPT_PROXY},
+      {"proxy_username", CURLOPT_PROXYUSERNAME},
+      {"proxy_password", CURLOPT_PROXYPASSWORD},
+  };
+  CURLcode rc = CURLE_OK;
+  size_t i;
+  for (i = 0; i < sizeof fields / sizeof fields[0] && rc == CURLE_OK; i++) {
+    const char *value;
+    lua_getfield(L, 8, fields[i].field);
+    value = lua_tostring(L, -1);
+    if (value != NULL) {
+      t->disposable = 1;
+      rc = curl_easy_setopt(t->easy, fields[i].option, value);
+    }
+    lua_pop(L, 1);
+  }
+  return rc;
+}
+
 /*
 ** Arguments from index 2: method, url, query (flat array or nil),
-** body (table, string or nil), timeout (seconds), flags.
+** body (table, string or nil), timeout (seconds), flags, and an
+** optional table of per-transfer options (see px_set_proxy).
 ** Everything that can raise happens before a transfer is taken, and a
 ** taken transfer is released before raising.
 */
@@ -291,7 +319,16 @@ static px_transfer *px_start(lua_State *L, px_client *c) {
     luaL_argerror(L, 2, "'GET' or 'POST' expected");
   luaL_checkstring(L, 3);
   luaL_argcheck(L, timeout > 0, 6, "positive timeout expected");
-  lua_settop(L, 7);
+  if (!lua_isnoneornil(L, 8)) {
+    luaL_checktype(L, 8, LUA_TTABLE);
+    lua_getfield(L, 8, "proxy");
+    lua_getfield(L, 8, "proxy_username");
+    lua_getfield(L, 8, "proxy_password");
+    luaL_argcheck(L, lua_isnoneornil(L, -3) || lua_type(L, -3) == LUA_TSTRING, 8, "proxy: string expected");
+    luaL_argcheck(L, lua_isnoneornil(L, -2) || lua_type(L, -2) == LUA_TSTRING, 8, "proxy_username: string expected");
+    luaL_argcheck(L, lua_isnoneornil(L, -1) || lua_type(L, -1) == LUA_TSTRING, 8, "proxy_password: string expected");
+  }
+  lua_settop(L, 8);
   if (lua_istable(L, 4)) {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -303,13 +340,13 @@ static px_transfer *px_start(lua_State *L, px_client *c) {
   } else {
     lua_pushvalue(L, 3);
   }
-  url = lua_tostring(L, 8);
+  url = lua_tostring(L, 9);
   if (post) {
     if (lua_istable(L, 5))
       px_json_encode(L, 5);
     else
       lua_pushvalue(L, 5);
-    body = lua_tolstring(L, 9, &body_len);
+    body = lua_tolstring(L, 10, &body_len);
     luaL_argcheck(L, body != NULL, 5, "request body (table or string) expected");
   }
   t = px_acquire(c);
@@ -329,6 +366,8 @@ static px_transfer *px_start(lua_State *L, px_client *c) {
   t->result = CURLE_OK;
   t->id = ++c->last_id;
   rc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
+  if (rc == CURLE_OK && lua_istable(L, 8))
+    rc = px_set_proxy(L, t);
   if (rc == CURLE_OK && post) {
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->request.data);
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

@@ -128,6 +128,7 @@ static int px_docall(lua_State *L, int narg, int nres) {
   signal(SIGINT, px_on_sigint);
   status = lua_pcall(L, narg, nres, base);
   signal(SIGINT, SIG_DFL);
+  lua_sethook(L, NULL, 0, 0); /* a Ctrl-C hook ends with the call it stopped */
   lua_remove(L, base);
   return status;
 }

@@ -8,6 +8,7 @@ local endpoints = require "proxyapi.endpoints"
 local errors = require "proxyapi.errors"
 local transport = require "proxyapi.transport"
 local scheduler = require "proxyapi.scheduler"
+local proxycheck = require "proxyapi.proxycheck"
 
 local type, select, pairs, ipairs, next = type, select, pairs, ipairs, next
 local error, tostring, setmetatable = error, tostring, setmetatable
@@ -241,8 +242,9 @@ function client.new(opts, version)
     st.urls[name] = base_url .. path
   end
   st.key_query = { "app_key", key }
+  st.user_agent = "proxyapi/" .. version
   st.handle = core.new_client {
-    user_agent = "proxyapi/" .. version,
+    user_agent = st.user_agent,
     connect_timeout = st.connect_timeout,
     max_response_bytes = st.max_response_bytes,
     proxy = check_proxy(opts.proxy),
@@ -712,6 +714,15 @@ function Client:map(items, fn, opts)
     scheduler.run(st.handle, n, run_item, concurrency, record, progress)
   end
   return results, errs
+end
+
+-- ---------------------------------------------------------------------
+-- Proxy tools
+
+--- Fetches opts.url through each proxy concurrently; one result per
+-- address, in order: {addr =, ok =, status =, latency_ms =, err =}.
+function Client:check_proxies(addrs, opts)
+  return proxycheck.run(state(self, "check_proxies"), addrs, opts)
 end
 
 client.state = state

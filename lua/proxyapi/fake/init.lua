@@ -11,7 +11,7 @@ local http = require "proxyapi.fake.http"
 
 local gettime, select = socket.gettime, socket.select
 local yield, resume, status_of = coroutine.yield, coroutine.resume, coroutine.status
-local format, sub, rep = string.format, string.sub, string.rep
+local format, sub, rep, gsub = string.format, string.sub, string.rep, string.gsub
 local envelope, array = handlers.envelope, handlers.array
 
 local fake = {}
@@ -20,6 +20,10 @@ local BLOCK = 65536
 local MAX_CONNS = 900        -- select() works on fds below FD_SETSIZE (1024)
 local MAX_LOG = 10000
 local JSON_TYPE = "application/json; charset=utf-8"
+
+local function plain(s)
+  return (gsub(s, "%W", "%%%0"))
+end
 
 local Conn = {}
 Conn.__index = Conn
@@ -210,8 +214,11 @@ function Server:respond(conn, req)
   else
     params = http.parse_query(req.query)
   end
+  -- the request as it came over the wire (key masked), for specs of the client's marshalling
+  local wire = req.method == "POST" and req.body or req.query or ""
   local entry = { conn = conn.id, method = req.method, path = req.path, params = without_key(params),
-                  t_start = gettime() }
+                  wire = gsub(wire, plain(self.app_key), "***"), t_start = gettime(),
+                  user_agent = req.headers["user-agent"], content_type = req.headers["content-type"] }
   self:record(entry)
   local fault = faults.take(self.faults, req.method, req.path)
   if fault then entry.fault = faults.describe(fault) end

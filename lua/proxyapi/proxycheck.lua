@@ -1,0 +1,140 @@
+--- api:check_proxies: fetch a URL through each proxy, concurrently.
+-- The checks run on a libcurl multi handle of their own, so proxy
+-- settings never touch the connections the API calls use.
+-- @module proxyapi.proxycheck
+
+local core = require "proxyapi.core"
+local check = require "proxyapi.check"
+local errors = require "proxyapi.errors"
+local transport = require "proxyapi.transport"
+local scheduler = require "proxyapi.scheduler"
+
+local type, ipairs, pcall, error, tonumber = type, ipairs, pcall, error, tonumber
+local format, find, match, lower, char = string.format, string.find, string.match, string.lower, string.char
+
+local proxycheck = {}
+
+local SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
+local DEFAULT_URL = "http://www.gstatic.com/generate_204"
+local MAX_BODY = 1024 * 1024
+
+local arg_error = check.arg_error
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h)
+    return char(tonumber(h, 16))
+  end))
+end
+
+--- "host:port" (with the default scheme) or "scheme://[user:pass@]host:port"
+-- -> proxy URL without credentials, username, password; or nil, why.
+local function parse_proxy(addr, scheme)
+  if type(addr) ~= "string" then
+    return nil, "string expected, got " .. type(addr)
+  end
+  local s, rest = match(addr, "^(%a[%w]*)://(.+)$")
+  if s == nil then
+    s, rest = scheme, addr
+  end
+  s = lower(s)
+  if not SCHEMES[s] then
+    return nil, format("'%s': unsupported proxy scheme '%s'", addr, s)
+  end
+  local userinfo, hostport = match(rest, "^(.*)@([^@]+)$")
+  hostport = hostport or rest
+  hostport = match(hostport, "^(.-)/?$")
+  if not (find(hostport, "^[%w%.%-]+:%d+$") or find(hostport, "^%[[%x:]+%]:%d+$")) then
+    return nil, format("'%s': host:port expected", addr)
+  end
+  local user, pass
+  if userinfo then
+    user, pass = match(userinfo, "^([^:]*):(.*)$")
+    user, pass = unescape(user or userinfo), pass and unescape(pass)
+  end
+  return s .. "://" .. hostport, user, pass
+end
+
+local OPTIONS = { url = true, timeout = true, username = true, password = true, scheme = true,
+                  concurrency = true }
+
+--- Checks each proxy; returns one {addr, ok, status, latency_ms, err}
+-- per address, in order.
+function proxycheck.run(st, addrs, opts)
+  if type(addrs) ~= "table" then
+    arg_error(1, "check_proxies", "array of proxy addresses expected, got " .. type(addrs))
+  end
+  local o, msg = check.options(opts, OPTIONS)
+  if o == nil then
+    arg_error(2, "check_proxies", msg)
+  end
+  local url = o.url or DEFAULT_URL
+  if type(url) ~= "string" or not find(url, "^[hH][tT][tT][pP][sS]?://[^%s]+$") then
+    arg_error(2, "check_proxies", "url: http:// or https:// URL expected")
+  end
+  local timeout = o.timeout or 5
+  if type(timeout) ~= "number" or not (timeout > 0 and timeout < 1e6) then
+    arg_error(2, "check_proxies", "timeout: positive number of seconds expected")
+  end
+  for _, field in ipairs { "username", "password" } do
+    if o[field] ~= nil and type(o[field]) ~= "string" then
+      arg_error(2, "check_proxies", field .. ": string expected")
+    end
+  end
+  local concurrency = st.concurrency
+  if o.concurrency ~= nil then
+    concurrency, msg = check.integer(o.concurrency, "concurrency", 1)
+    if concurrency == nil then
+      arg_error(2, "check_proxies", msg)
+    end
+  end
+  local targets, n = {}, #addrs
+  for i = 1, n do
+    local proxy, user, pass = parse_proxy(addrs[i], o.scheme or "http")
+    if proxy == nil then
+      arg_error(1, "check_proxies", format("proxy #%d: %s", i, user))
+    end
+    targets[i] = { proxy = proxy, proxy_username = user or o.username, proxy_password = pass or o.password }
+    if targets[i].proxy_password and not targets[i].proxy_username then
+      arg_error(2, "check_proxies", "a password needs a username")
+    end
+  end
+
+  local handle = core.new_client {
+    user_agent = st.user_agent, connect_timeout = timeout, max_response_bytes = MAX_BODY,
+    proxy = false,
+  }
+  local endpoint = "GET " .. (match(url, "^([^?#]*)") or url)
+  local results = { n = n }
+  local function probe(i)
+    local status, _, failure, fmsg, elapsed =
+      transport.transfer(handle, "GET", url, nil, nil, timeout, transport.FLAG_RAW, targets[i])
+    local result = { addr = addrs[i], status = status, latency_ms = elapsed * 1000 }
+    if failure == nil and status >= 200 and status < 400 then
+      result.ok = true
+    else
+      result.ok = false
+      result.err = errors.new {
+        kind = failure == nil and "http" or (failure == "tls" and "network" or failure),
+        status = status, endpoint = endpoint, attempts = 1,
+        msg = failure and st.scrub(fmsg) or format("status %d through the proxy", status),
+        retryable = failure == "network" or failure == "timeout",
+      }
+    end
+    results[i] = result
+  end
+  local ok, err = pcall(scheduler.run, handle, n, probe, concurrency, function(i, done, e)
+    if not done then
+      error(e, 0)
+    end
+    return i
+  end, st.progress)
+  handle:close()
+  if not ok then
+    error(err, 0)
+  end
+  return results
+end
+
+proxycheck.parse_proxy = parse_proxy
+
+return proxycheck

@@ -1,0 +1,211 @@
+-- Marshalling: the C core's decoding and normalisation, its query and
+-- JSON encoding, the Lua side's result shapes, and what goes on the wire.
+local helper = require "helper"
+local core = require "proxyapi.core"
+local client = require "proxyapi.client"
+
+local function decode(text)
+  return core.json_decode(text)
+end
+
+describe("C core: reply decoding", function()
+  it("makes every whole number an integer", function()
+    local t = assert(decode('{"a":3,"b":3.0,"c":-0.0,"d":1e2,"e":[7,8.0]}'))
+    for _, v in ipairs { t.a, t.b, t.c, t.d, t.e[1], t.e[2] } do
+      assert.equal("integer", math.type(v))
+    end
+    assert.same({ 3, 3, 0, 100 }, { t.a, t.b, t.c, t.d })
+  end)
+
+  it("keeps fractions and out-of-range whole numbers as floats", function()
+    local t = assert(decode('{"a":2.5,"b":1e300,"c":-1.25e-3}'))
+    assert.equal("float", math.type(t.a))
+    assert.equal(2.5, t.a)
+    assert.equal("float", math.type(t.b))
+    assert.equal(-1.25e-3, t.c)
+  end)
+
+  it("refuses NaN and infinity in a reply", function()
+    for _, text in ipairs { '{"a":1e999}', '[-1e999]', '{"a":NaN}', '{"a":Infinity}', '[nan]' } do
+      local value, msg = decode(text)
+      assert.is_nil(value, text)
+      assert.is_string(msg, text)
+    end
+    local _, msg = decode('{"a":{"b":[1e400]}}')
+    assert.equal("number out of range in reply", msg)
+  end)
+
+  it("drops null fields and keeps arrays dense", function()
+    local t = assert(decode('{"a":null,"b":[null,1,null,2,null],"c":[{"x":null,"y":1},null],"d":[null]}'))
+    assert.is_nil(t.a)
+    assert.same({ 1, 2 }, t.b)
+    assert.equal(2, #t.b)
+    assert.equal(1, #t.c)
+    assert.same({ y = 1 }, t.c[1])
+    assert.same({}, t.d)
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    assert.equal(3, n) -- b, c, d
+  end)
+
+  it("decodes nested structures all the way down", function()
+    local t = assert(decode('{"data":{"list":[[ "1.2.3.4:1", "5.6.7.8:2" ],[]],"n":{"m":{"k":[1.0,null,{"z":4.0}]}}}}'))
+    assert.same({ "1.2.3.4:1", "5.6.7.8:2" }, t.data.list[1])
+    assert.same({}, t.data.list[2])
+    assert.equal("integer", math.type(t.data.n.m.k[1]))
+    assert.equal("integer", math.type(t.data.n.m.k[2].z))
+    assert.equal(2, #t.data.n.m.k)
+  end)
+
+  it("returns nil and a message for malformed or truncated JSON", function()
+    for _, text in ipairs { "", "{", '{"a":', "[1,2", "{bad}", "<html>" } do
+      local value, msg = decode(text)
+      assert.is_nil(value)
+      assert.truthy(msg:find("invalid JSON", 1, true), text)
+    end
+  end)
+
+  it("gives a JSON null as nil without an error", function()
+    assert.equal(1, select("#", decode("null")))
+    assert.is_nil(decode("null"))
+  end)
+
+  it("keeps strings, escapes and UTF-8 intact", function()
+    local t = assert(decode('{"s":"a\\"b\\\\c\\u4e2d\\n","z":"\\u0000x"}'))
+    assert.equal('a"b\\c中\n', t.s)
+    assert.equal("\0x", t.z)
+  end)
+
+  it("uses its own cjson instance, whatever the user's cjson is set to", function()
+    local cjson = require "cjson"
+    cjson.decode_invalid_numbers(true)
+    cjson.encode_number_precision(3)
+    local ok, err = pcall(function()
+      assert.is_nil((decode('{"a":NaN}')))
+      assert.equal('{"limit":102400}', core.json_encode { limit = 102400 })
+    end)
+    cjson.decode_invalid_numbers(true)
+    cjson.encode_number_precision(14)
+    assert(ok, err)
+  end)
+end)
+
+describe("C core: query encoding", function()
+  it("percent-encodes everything but unreserved characters", function()
+    assert.equal("k=a%20b%2Fc%3Fd%26e%3Df%2Bg%25h~-._",
+      core.encode_query { "k", "a b/c?d&e=f+g%h~-._" })
+    assert.equal("city=S%C3%A3o%20Paulo", core.encode_query { "city", "São Paulo" })
+    assert.equal("lb=%0D%0A", core.encode_query { "lb", "\r\n" })
+    assert.equal("z=%00", core.encode_query { "z", "\0" })
+  end)
+
+  it("writes whole numbers as integers and keeps the order given", function()
+    assert.equal("b=9&a=9&c=1.5&d=-3&e=true&f=false",
+      core.encode_query { "b", 9, "a", 9.0, "c", 1.5, "d", -3, "e", true, "f", false })
+  end)
+
+  it("raises on values that cannot go in a query", function()
+    assert.has_error(function() core.encode_query { "k", {} } end)
+    assert.has_error(function() core.encode_query { "k", 0 / 0 } end)
+    assert.has_error(function() core.encode_query { "k", math.huge } end)
+  end)
+
+  it("encodes an empty list as an empty string", function()
+    assert.equal("", core.encode_query {})
+  end)
+end)
+
+describe("Lua side: result shapes", function()
+  local shapes = client.shapes
+
+  it("flattens IP lists of lists and of strings", function()
+    assert.same({ "a:1", "b:2", "c:3" }, shapes.ips { list = { { "a:1", "b:2" }, { "c:3" } } })
+    assert.same({ "a:1", "b:2" }, shapes.ips { list = { "a:1", "b:2" } })
+    assert.same({}, shapes.ips { list = {} })
+    assert.same({}, shapes.ips(nil))
+  end)
+
+  it("refuses IP lists that are not strings", function()
+    local ips, msg = shapes.ips { list = { { "a:1", 5 } } }
+    assert.is_nil(ips)
+    assert.truthy(msg:find("not a string"))
+    assert.is_nil((shapes.ips { list = "x" }))
+  end)
+
+  it("splits text on a literal separator, trimming and dropping empty items", function()
+    assert.same({ "a:1", "b:2", "c:3" }, shapes.ips(" a:1 %. b:2%.%.c:3%.", "%."))
+    assert.same({ "a:1", "b:2" }, shapes.ips("a:1.b:2", "."))
+    assert.same({ "a:1", "b:2", "c:3" }, shapes.ips("a:1\r\nb:2\nc:3\r\n\r\n"))
+    assert.same({ "a:1", "b:2" }, shapes.ips("a:1\rb:2"))
+    assert.same({}, shapes.ips(""))
+  end)
+
+  it("makes a missing or null list an empty array, and a wrong one an error", function()
+    assert.same({}, shapes.list(nil))
+    assert.same({}, shapes.list {})
+    assert.same({ 1 }, shapes.list { list = { 1 } })
+    local list, msg = shapes.list "unexpected"
+    assert.is_nil(list)
+    assert.equal("unexpected reply: data is a string, expected an object", msg)
+    assert.is_nil((shapes.list { list = 5 }))
+  end)
+
+  it("builds page tables and checks their counters", function()
+    assert.same({ list = { 1 }, page = 1, page_size = 20, total_count = 1, total_page = 1 },
+      shapes.page { list = { 1 }, page = 1, page_size = 20, total_count = 1, total_page = 1 })
+    assert.same({ list = {} }, shapes.page(nil))
+    assert.is_nil((shapes.page { list = {}, page = 1.5 }))
+  end)
+end)
+
+describe("on the wire", function()
+  local fake, api
+
+  lazy_setup(function()
+    fake = helper.start_fake()
+    api = fake:client()
+  end)
+
+  lazy_teardown(function()
+    api:close()
+    fake:stop()
+  end)
+
+  before_each(function()
+    fake:reset()
+  end)
+
+  local function last_wire()
+    local log = fake:log()
+    return log[#log].wire
+  end
+
+  it("puts GET parameters in the query, app_key first, numbers as integers", function()
+    assert(api:list_products { page = 2.0, size = 5, product_type = 9.0 })
+    assert.equal("app_key=***&page=2&size=5&product_type=9", last_wire())
+  end)
+
+  it("percent-encodes query values", function()
+    assert(api:usage_flow { start_time = "2026-01-01 00:00:00", end_time = "2026-01-02 10:20:30" })
+    assert.equal("app_key=***&start_time=2026-01-01%2000%3A00%3A00&end_time=2026-01-02%2010%3A20%3A30", last_wire())
+  end)
+
+  it("sends a JSON body with app_key and integer numbers", function()
+    assert(api:add_accounts { "wire1:pw" })
+    assert(api:change_limit("wire1", 7.0))
+    local body = require("cjson").decode(last_wire())
+    assert.same({ app_key = "***", account = "wire1", limit = 7 }, body)
+    assert.truthy(last_wire():find('"limit":7[,}]'))
+    assert.falsy(last_wire():find("7.0", 1, true))
+  end)
+
+  it("leaves absent optional parameters out entirely", function()
+    assert(api:add_accounts { "wire2:pw" })
+    local wire = last_wire()
+    assert.falsy(wire:find("remark", 1, true))
+    assert.falsy(wire:find("product_type", 1, true))
+    assert.falsy(wire:find("null", 1, true))
+    assert(api:extract_ips())
+    assert.equal("app_key=***", last_wire())
+  end)
+end)
