@@ -46,6 +46,7 @@ typedef struct px_transfer {
   CURLcode result;
   int in_multi, done, reported, raw, too_large, out_of_memory, cancelled;
   int disposable; /* has options of its own (a proxy): never pooled */
+  int sends;      /* requests libcurl started, its own silent resends included */
   char errbuf[CURL_ERROR_SIZE];
 } px_transfer;
 
@@ -120,6 +121,16 @@ static int px_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_o
   return t->cancelled || px_is_interrupted();
 }
 
+/* Called each time the request is about to go out on a connection, so a
+** resend libcurl makes on its own (a reused connection found dead) is
+** counted as the extra try it is. */
+static int px_on_send(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port) {
+  px_transfer *t = ud;
+  (void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
+  t->sends++;
+  return CURL_PREREQFUNC_OK;
+}
+
 /* ---- lists ---- */
 
 static void px_unlink(px_transfer **head, px_transfer *t) {
@@ -175,6 +186,7 @@ static px_transfer *px_acquire(px_client *c) {
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_XFERINFODATA, (void *)t);
+    curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
   }
   px_push(&c->active, t);
@@ -361,7 +373,7 @@ static px_transfer *px_start(lua_State *L, px_client *c) {
   t->request.data[body_len] = '\0';
   t->request.len = body_len;
   t->errbuf[0] = '\0';
-  t->done = t->reported = t->too_large = t->out_of_memory = t->cancelled = 0;
+  t->done = t->reported = t->too_large = t->out_of_memory = t->cancelled = t->sends = 0;
   t->raw = (flags & PX_RAW) != 0;
   t->result = CURLE_OK;
   t->id = ++c->last_id;
@@ -451,17 +463,19 @@ static const char *px_failure(const px_transfer *t) {
 
 /*
 ** Pushes the outcome of a finished transfer and releases it:
-**   status, payload, failure, message, elapsed, retry_after, reached
+**   status, payload, failure, message, elapsed, retry_after, reached, sends
 ** status: the HTTP status or nil; payload: the decoded reply (or the raw
 ** text with PX_RAW); failure: nil or "network", "timeout", "protocol",
 ** "tls", "cancelled", or "json" when a complete reply did not decode
 ** (which only matters for a 2xx status); reached: whether the request may have got to the
-** server (anything was sent).
+** server (anything was sent); sends: how many times it went out (more
+** than 1 when libcurl resent it by itself).
 */
 static int px_push_result(lua_State *L, px_client *c, px_transfer *t) {
   long status = 0;
   double elapsed = 0, retry_after = -1;
   long sent = 0;
+  int sends = t->sends;
   const char *failure = px_failure(t);
   int decoded = 1;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -474,7 +488,7 @@ static int px_push_result(lua_State *L, px_client *c, px_transfer *t) {
     luaL_error(L, "not enough memory");
   }
   lua_settop(L, 1);
-  luaL_checkstack(L, 8, NULL);
+  luaL_checkstack(L, 9, NULL);
   if (status > 0)
     lua_pushinteger(L, status);
   else
@@ -525,8 +539,9 @@ static int px_push_result(lua_State *L, px_client *c, px_transfer *t) {
     else
       lua_pushnil(L);
     lua_pushboolean(L, reached);
+    lua_pushinteger(L, sends);
   }
-  return 7;
+  return 8;
 }
 
 /* ---- methods ---- */
@@ -693,6 +708,7 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, px_on_data);
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, px_on_progress);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, px_on_send);
 }
 
 /* core.new_client(options): options are checked by the Lua side. */

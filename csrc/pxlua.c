@@ -409,6 +409,7 @@ static void px_repl(lua_State *L) {
   int status;
   const char *saved = progname;
   progname = NULL;
+  lua_settop(L, 0); /* each statement's results are what the stack holds */
   while ((status = px_read_chunk(L)) != -1) {
     if (status == LUA_OK)
       status = px_docall(L, 0, LUA_MULTRET);
@@ -440,11 +441,13 @@ static int px_push_key_file(lua_State *L, const char *path) {
   if (f == NULL)
     return luaL_error(L, "cannot open app_key file %s: %s", path, strerror(errno));
   if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
     fclose(f);
     return luaL_error(L,
-                      "app_key file %s can be read by group or others (mode %o); "
+                      "app_key file %s can be read by group or others (mode %s); "
                       "allow only its owner: chmod 600 %s",
-                      path, (unsigned)(st.st_mode & 0777), path);
+                      path, mode, path);
   }
   len = fread(key, 1, sizeof key - 1, f);
   fclose(f);

@@ -117,15 +117,15 @@ helper.quote = quote
 --- Runs a shell command; returns its exit code, stdout and stderr.
 function helper.run(command, stdin)
   local out, err = os.tmpname(), os.tmpname()
-  local input = ""
+  local input, stdin_file = "", nil
   if stdin ~= nil then
-    local file = os.tmpname()
-    local f = assert(io.open(file, "w"))
-    f:write(stdin)
-    f:close()
-    input = " < " .. quote(file)
+    stdin_file = helper.tempfile(stdin)
+    input = " < " .. quote(stdin_file)
   end
   local ok, how, code = os.execute(command .. input .. " > " .. quote(out) .. " 2> " .. quote(err))
+  if stdin_file then
+    os.remove(stdin_file)
+  end
   local function slurp(name)
     local f = assert(io.open(name))
     local text = f:read("a")

@@ -4,7 +4,7 @@
 -- @module proxyapi.check
 
 local type, tostring, error, next, ipairs = type, tostring, error, next, ipairs
-local math_type, tointeger = math.type, math.tointeger
+local math_type, math_tointeger = math.type, math.tointeger
 local format, find, concat = string.format, string.find, table.concat
 local utf8_len, utf8_codes = utf8.len, utf8.codes
 local os_date, pcall = os.date, pcall
@@ -14,6 +14,15 @@ local check = {}
 local MAX_LIMIT_GB = 102400
 local MAX_REMARK_WIDTH = 64
 local MAX_TEXT_BYTES = 256
+-- control characters: C0 and DEL, and C1 (U+0080..U+009F, in UTF-8 C2 80..C2 9F)
+local CONTROL, C1_CONTROL = "[%z\1-\31\127]", "\194[\128-\159]"
+
+--- The integer value of a number (9 or 9.0), or nil: unlike
+-- math.tointeger in Lua 5.4.4, never of a string ("9").
+local function tointeger(value)
+  return math_type(value) ~= nil and math_tointeger(value) or nil
+end
+check.tointeger = tointeger
 
 --- Raises the standard `bad argument #n to 'fname' (msg)` error.
 function check.arg_error(n, fname, msg)
@@ -177,8 +186,7 @@ function check.remark(value)
   if utf8_len(value) == nil then
     return nil, "remark: invalid UTF-8"
   end
-  -- C0, DEL, and C1 (U+0080..U+009F, encoded as C2 80..C2 9F)
-  if find(value, "[%z\1-\31\127]") or find(value, "\194[\128-\159]") then
+  if find(value, CONTROL) or find(value, C1_CONTROL) then
     return nil, "remark: control characters are not allowed"
   end
   local width = remark_width(value)
@@ -240,7 +248,7 @@ function check.text(value, label)
   if utf8_len(value) == nil then
     return nil, label .. ": invalid UTF-8"
   end
-  if find(value, "[%z\1-\31\127]") then
+  if find(value, CONTROL) or find(value, C1_CONTROL) then
     return nil, label .. ": control characters are not allowed"
   end
   return value
@@ -286,7 +294,8 @@ function check.time(value, label)
     if not y then
       return nil, label .. ': "YYYY-MM-DD HH:MM:SS" expected'
     end
-    return format_time(label, tointeger(y), tointeger(mo), tointeger(d), tointeger(h), tointeger(mi), tointeger(s))
+    return format_time(label, math_tointeger(y), math_tointeger(mo), math_tointeger(d), math_tointeger(h),
+      math_tointeger(mi), math_tointeger(s))
   elseif kind == "table" then
     local parts = {}
     for i, field in ipairs { "year", "month", "day", "hour", "min", "sec" } do

@@ -14,7 +14,8 @@ local type, select, pairs, ipairs, next = type, select, pairs, ipairs, next
 local error, tostring, setmetatable = error, tostring, setmetatable
 local format, find, sub, gsub = string.format, string.find, string.sub, string.gsub
 local concat, unpack, sort = table.concat, table.unpack, table.sort
-local math_type, tointeger, huge = math.type, math.tointeger, math.huge
+local math_type, huge = math.type, math.huge
+local tointeger = check.tointeger
 local getenv, stderr = os.getenv, io.stderr
 
 local arg_error = check.arg_error
@@ -33,10 +34,10 @@ local function state(self, fname)
   local st = states[self]
   if st == nil then
     error(format("calling '%s' on bad self (proxyapi.Client expected, got %s)", fname,
-      type(self)), 3)
+      type(self)), 0)
   end
   if not self:_isopen() then
-    error("attempt to use a closed proxyapi client", 3)
+    error("attempt to use a closed proxyapi client", 0)
   end
   return st
 end
@@ -410,9 +411,10 @@ local function split_text(text, separator)
   end
 end
 
---- IP extraction: a list of lists of "ip:port" (flattened), or text.
-function shapes.ips(data, separator)
-  if type(data) == "string" then
+--- IP extraction: a list of lists of "ip:port" (flattened), or the text
+-- of a text-format reply.
+function shapes.ips(data, separator, is_text)
+  if is_text then
     return split_text(data, separator)
   end
   local list, msg = list_of(data)
@@ -489,8 +491,8 @@ local function send(st, path, url, ep, fields, shape)
     if format_ ~= nil and format_:lower() ~= "json" then
       req.raw = true
     end
-    req.shape = function(data)
-      return shapes.ips(data, lb)
+    req.shape = function(data, is_text)
+      return shapes.ips(data, lb, is_text)
     end
   else
     req.shape = shape

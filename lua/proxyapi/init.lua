@@ -10,7 +10,7 @@ local check = require "proxyapi.check"
 
 local type, tostring = type, tostring
 local format, find, gsub = string.format, string.find, string.gsub
-local tointeger = math.tointeger
+local tointeger = check.tointeger
 local arg_error = check.arg_error
 
 local proxyapi = {}
@@ -64,7 +64,7 @@ function proxyapi.proxy_url(addr, options)
     arg_error(1, "proxy_url", format('"host:port" expected, got %s',
       type(addr) == "string" and format("%q", addr) or type(addr)))
   end
-  local port = tointeger(addr:match(":(%d+)$"))
+  local port = math.tointeger(addr:match(":(%d+)$"))
   if port == nil or port < 1 or port > 65535 then
     arg_error(1, "proxy_url", "port must be from 1 to 65535")
   end

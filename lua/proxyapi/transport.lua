@@ -73,7 +73,7 @@ local function protocol(status, msg)
   return { kind = "protocol", status = status, msg = msg, retryable = false }
 end
 
---- Turns one transfer's outcome into (nil, data) or (error fields).
+--- Turns one transfer's outcome into (nil, data, is_text) or (error fields).
 local function classify(status, payload, failure, msg, raw)
   if failure ~= nil and failure ~= "json" then
     return {
@@ -95,7 +95,7 @@ local function classify(status, payload, failure, msg, raw)
   end
   if raw then
     if not find(payload, "^%s*{") then
-      return nil, payload -- a text-format reply
+      return nil, payload, true -- a text-format reply
     end
     local decoded, jmsg = core.json_decode(payload)
     if decoded == nil then
@@ -133,15 +133,18 @@ end
 function transport.exchange(st, req)
   local handle, policy = st.handle, req.policy
   local flags = (policy == "once" and FLAG_AT_MOST_ONCE or 0) + (req.raw and FLAG_RAW or 0)
-  local attempt = 0
+  local attempt, tries = 0, 0
   while true do
     attempt = attempt + 1
-    local status, payload, failure, msg, elapsed, retry_after, reached =
+    local status, payload, failure, msg, elapsed, retry_after, reached, sends =
       transport.transfer(handle, req.method, req.url, req.query, req.body, st.timeout, flags)
-    local err, data = classify(status, payload, failure, msg, req.raw)
+    -- libcurl may have resent the request by itself (a reused connection
+    -- found dead): the server saw each of those tries
+    tries = tries + (sends > 1 and sends or 1)
+    local err, data, is_text = classify(status, payload, failure, msg, req.raw)
     if err == nil and req.shape then
       local smsg
-      data, smsg = req.shape(data)
+      data, smsg = req.shape(data, is_text)
       if data == nil then
         err = protocol(status, smsg)
       end
@@ -171,7 +174,7 @@ function transport.exchange(st, req)
       retry = false
     end
     if not retry then
-      err.attempts = attempt
+      err.attempts = tries
       err.endpoint = req.method .. " " .. req.path
       err.msg = st.scrub(err.msg)
       if policy == "once" and reached and err.kind ~= "api" and err.kind ~= "http" then
