@@ -32,9 +32,9 @@ LUA_SRC  := $(sort $(wildcard lua/proxyapi/*.lua lua/proxyapi/*/*.lua))
 LUA_MODS  = $(foreach f,$(LUA_SRC),$(subst /,.,$(patsubst lua/%.lua,%,$(patsubst %/init.lua,%.lua,$(f))))=$(f))
 
 BUSTED   := $(LUA) /usr/bin/busted
-LUA_FILES = lua scripts/proxyapi-fake scripts/embed-lua scripts/demo.lua spec
+LUA_FILES = lua scripts scripts/proxyapi-fake scripts/embed-lua spec
 
-.PHONY: all deps test lint demo clean
+.PHONY: all deps check-deps test lint demo clean
 
 all: $(BUILD)/proxyapi/core.so $(BUILD)/pxlua
 
@@ -66,5 +66,84 @@ test: all lint
 demo: all
 	$(BUILD)/pxlua --fake scripts/demo.lua
 
+# --- checks: sanitizers, valgrind, aggressive GC, allocation-failure torture ---
+# Each runs the whole spec suite through a pxlua binary: its core and Lua
+# are built in, and busted runs on it like on lua5.4.
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+HOST_LIBS  = -Wl,-E $(LUA_A) $(CJSON_A) $(CURL_LIBS) -lm -ldl
+ASAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+VALGRIND  := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+             --show-leak-kinds=definite --child-silent-after-fork=yes
+CHECK_DEBS := valgrind libclang-rt-14-dev clang
+
+.PHONY: check-asan check-valgrind check-gc check-torture checks
+
+check-deps:
+	@scripts/install-deps $(CHECK_DEBS)
+
+$(BUILD)/asan/pxlua: csrc/pxlua.c csrc/px_embed.h $(BUILD)/px_embedded.c $(CORE_SRC) $(CORE_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DPX_USE_READLINE -Icsrc -o $@ csrc/pxlua.c $(BUILD)/px_embedded.c \
+	  $(CORE_SRC) $(HOST_LIBS) -lreadline
+
+$(BUILD)/asan/torture: csrc/test/torture.c $(CORE_SRC) $(CORE_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Icsrc -o $@ csrc/test/torture.c $(CORE_SRC) $(HOST_LIBS)
+
+$(BUILD)/torture: csrc/test/torture.c $(CORE_SRC) $(CORE_HDR) | deps
+	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ csrc/test/torture.c $(CORE_SRC) $(HOST_LIBS)
+
+# pxlua processes the specs start are the sanitized build too
+check-asan: all $(BUILD)/asan/pxlua | check-deps
+	$(ASAN_ENV) PXLUA=$(BUILD)/asan/pxlua $(BUILD)/asan/pxlua /usr/bin/busted
+
+check-valgrind: all | check-deps
+	$(VALGRIND) $(BUILD)/pxlua /usr/bin/busted
+
+# A collector that steps on nearly every allocation (incremental, pause 1,
+# step size 2^1 bytes; 0 would mean "unchanged") finds values C holds
+# without an anchor; then generational with the smallest minor step.
+check-gc: all
+	$(BUILD)/pxlua -e 'collectgarbage("incremental", 1, 1000, 1)' /usr/bin/busted
+	$(BUILD)/pxlua -e 'collectgarbage("generational", 1, 100)' /usr/bin/busted
+
+# Every Lua allocation failure point without sanitizers, a sample of them
+# and every libcurl one under ASan (each child's leaks checked).
+check-torture: $(BUILD)/torture $(BUILD)/asan/torture | check-deps
+	scripts/with-fake $(BUILD)/torture spec/torture/scenario.lua lua
+	scripts/with-fake env $(ASAN_ENV) TORTURE_STRIDE=7 $(BUILD)/asan/torture spec/torture/scenario.lua lua
+	scripts/with-fake env $(ASAN_ENV) $(BUILD)/asan/torture spec/torture/scenario.lua curl
+
+checks: check-asan check-valgrind check-gc check-torture
+
 clean:
 	rm -rf $(BUILD)
+
+# --- bench ---
+# `make bench`: proxyapi against a C floor and other Lua HTTP clients, on a
+# canned loopback server; prints one table and a PASS/MISS line per target
+# (scripts/bench/run.lua). Takes a few minutes on 2 cores.
+BENCH_DEBS := lua5.4 lua-cjson lua-socket lua5.1 lua-curl hyperfine
+BENCH_BIN  := $(BUILD)/bench/server $(BUILD)/bench/curl_loop $(BUILD)/bench/curl_init
+
+.PHONY: bench bench-bin
+
+bench-bin: $(BENCH_BIN)
+
+$(BUILD)/bench/server: csrc/bench/server.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ csrc/bench/server.c
+
+# Lua and cjson statically, as in pxlua, so the floor decodes with the same code
+$(BUILD)/bench/curl_loop: csrc/bench/curl_loop.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ csrc/bench/curl_loop.c $(LUA_A) $(CJSON_A) $(CURL_LIBS) -lm -ldl
+
+$(BUILD)/bench/curl_init: csrc/bench/curl_init.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ csrc/bench/curl_init.c $(CURL_LIBS)
+
+bench: all $(BENCH_BIN)
+	@scripts/install-deps $(BENCH_DEBS)
+	$(LUA) scripts/bench/run.lua --build $(BUILD)

@@ -661,13 +661,13 @@ static void px_setopt_string(lua_State *L, px_client *c, CURLoption opt, const c
     luaL_error(L, "libcurl refused an option (not enough memory?)");
 }
 
-static struct curl_slist *px_header(lua_State *L, struct curl_slist *list, const char *h) {
-  struct curl_slist *more = curl_slist_append(list, h);
-  if (more == NULL) {
-    curl_slist_free_all(list);
+/* Appends to a list the client owns; on failure the list is untouched
+** and still the client's, so __gc frees it. */
+static void px_header(lua_State *L, struct curl_slist **list, const char *h) {
+  struct curl_slist *more = curl_slist_append(*list, h);
+  if (more == NULL)
     luaL_error(L, "not enough memory");
-  }
-  return more;
+  *list = more;
 }
 
 /* Options every transfer shares, set once on the prototype handle. */
@@ -725,10 +725,10 @@ static int px_client_new(lua_State *L) {
   if (c->multi == NULL || c->prototype == NULL)
     luaL_error(L, "libcurl: cannot make a handle");
   /* no 100-continue round trip before JSON bodies */
-  c->get_headers = px_header(L, NULL, "Accept: application/json");
-  c->post_headers = px_header(L, NULL, "Accept: application/json");
-  c->post_headers = px_header(L, c->post_headers, "Content-Type: application/json");
-  c->post_headers = px_header(L, c->post_headers, "Expect:");
+  px_header(L, &c->get_headers, "Accept: application/json");
+  px_header(L, &c->post_headers, "Accept: application/json");
+  px_header(L, &c->post_headers, "Content-Type: application/json");
+  px_header(L, &c->post_headers, "Expect:");
   px_configure(L, c, 1);
   c->closed = 0;
   return 1;

@@ -1,3 +1,4 @@
+-- luacheck: read globals api proxyapi
 -- The README's example, run by `make demo` through pxlua against the fake:
 -- list the accounts, disable those whose traffic crossed a threshold, and
 -- pull ten fresh IPs as proxy URLs.

@@ -250,7 +250,9 @@ describe("split batches", function()
 
   it("report progress per chunk", function()
     local seen = {}
-    local api = fake:client { batch_size = 2, progress = function(done, total) seen[#seen + 1] = done .. "/" .. total end }
+    local api = fake:client { batch_size = 2, progress = function(done, total)
+      seen[#seen + 1] = done .. "/" .. total
+    end }
     assert(api:add_accounts { "p1:pw", "p2:pw", "p3:pw", "p4:pw", "p5:pw" })
     assert.same({ "1/3", "2/3", "3/3" }, seen)
     api:close()

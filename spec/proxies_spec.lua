@@ -61,12 +61,6 @@ describe("api:check_proxies", function()
     fake:reset()
   end)
 
-  local function via(results)
-    local by_addr = {}
-    for _, r in ipairs(results) do by_addr[r.addr] = r end
-    return by_addr
-  end
-
   it("fetches the URL through HTTP and SOCKS5 proxies with credentials", function()
     local http_addr = "127.0.0.1:" .. http_port
     local socks_addr = "socks5://suser:spass@127.0.0.1:" .. socks_port
@@ -103,7 +97,8 @@ describe("api:check_proxies", function()
     assert.equal("network", results[3].err.kind)
     assert.is_nil(results[3].status)
     assert.is_true(results[4].ok, tostring(results[4].err))
-    assert.truthy(tostring(results[1].err):find("GET " .. fake.base_url .. "/openapi/ip/dynamic-states/search:", 1, true))
+    local endpoint = "GET " .. fake.base_url .. "/openapi/ip/dynamic-states/search:"
+    assert.truthy(tostring(results[1].err):find(endpoint, 1, true))
   end)
 
   it("uses the options' credentials for addresses without their own", function()
@@ -146,7 +141,8 @@ describe("api:check_proxies", function()
     assert.has_error(function() api:check_proxies({ "nohost" }, { url = target }) end,
       "bad argument #1 to 'check_proxies' (proxy #1: 'nohost': host:port expected)")
     assert.has_error(function() api:check_proxies({ "ftp://1.2.3.4:21" }, { url = target }) end,
-      "bad argument #1 to 'check_proxies' (proxy #1: 'ftp://1.2.3.4:21': unsupported proxy scheme 'ftp')")
+      "bad argument #1 to 'check_proxies' (proxy #1: 'ftp://1.2.3.4:21': "
+        .. "unsupported proxy scheme 'ftp')")
     assert.has_error(function() api:check_proxies({}, { url = "ftp://x" }) end,
       "bad argument #2 to 'check_proxies' (url: http:// or https:// URL expected)")
     assert.has_error(function() api:check_proxies({}, { timeout = 0 }) end,

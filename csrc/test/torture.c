@@ -120,8 +120,11 @@ static int child(lua_State *L, long n) {
 }
 
 static int torture(lua_State *L, const char *name) {
-  long n;
-  for (n = 1;; n++) {
+  long n, stride = getenv("TORTURE_STRIDE") ? atol(getenv("TORTURE_STRIDE")) : 1;
+  long limit = getenv("TORTURE_LIMIT") ? atol(getenv("TORTURE_LIMIT")) : -1;
+  if (stride < 1)
+    stride = 1;
+  for (n = 1; limit < 0 || n <= limit; n += stride) {
     int wstatus;
     pid_t pid;
     fflush(NULL);
@@ -141,7 +144,8 @@ static int torture(lua_State *L, const char *name) {
       return 0;
     }
     if (WEXITSTATUS(wstatus) == EXIT_FINISHED) {
-      printf("torture: %s: %ld allocation failures, each handled cleanly\n", name, n - 1);
+      printf("torture: %s: failed allocations 1..%ld (every %ld), each handled cleanly\n", name, n - 1,
+             stride);
       return 1;
     }
     if (WEXITSTATUS(wstatus) != EXIT_REACHED) {
@@ -149,6 +153,8 @@ static int torture(lua_State *L, const char *name) {
       return 0;
     }
   }
+  printf("torture: %s: stopped at the limit, %ld\n", name, limit);
+  return 1;
 }
 
 int main(int argc, char **argv) {

@@ -31,13 +31,21 @@ local function usage_text(spec)
   return concat(lines, "\n") .. "\n"
 end
 
+--- Reports a usage error of the script described by `spec` (its name,
+-- the message, then the usage) on stderr and exits 2.
+function cli.usage_error(spec, msg)
+  stderr:write(format("%s: %s\n", spec.name or "script", msg), usage_text(spec))
+  exit(2)
+end
+
 --- Parses `args` (a script's `arg`) against `spec`:
--- { usage = "...", description = "...", options = { { name = "--days",
--- value = "N", type = "integer"|"number"|"string"|"flag", help = "...",
--- default = ..., min = ..., choices = {...} }, ... }, min_args = n,
--- max_args = n }. Returns the options by name without dashes ("--dry-run"
--- -> dry_run) and the positional arguments. `--help` prints the usage and
--- exits 0; a usage error prints it to stderr and exits 2.
+-- { name = "script", usage = "...", description = "...", options = {
+-- { name = "--days", value = "N", type = "integer"|"number"|"string"|"flag",
+-- help = "...", default = ..., required = bool, min = ..., max = ...,
+-- choices = {...} }, ... }, min_args = n, max_args = n }. Returns the
+-- options by name without dashes ("--dry-run" -> dry_run) and the
+-- positional arguments. `--help` prints the usage and exits 0; a usage
+-- error prints it to stderr and exits 2.
 function cli.parse(args, spec)
   local by_name, values, positional = {}, {}, {}
   for _, o in ipairs(spec.options or {}) do
@@ -50,8 +58,7 @@ function cli.parse(args, spec)
     end
   end
   local function fail(msg)
-    stderr:write(format("%s: %s\n", spec.name or "script", msg), usage_text(spec))
-    exit(2)
+    cli.usage_error(spec, msg)
   end
   local i, n = 1, #args
   while i <= n do
@@ -98,6 +105,9 @@ function cli.parse(args, spec)
           if o.min and number < o.min then
             fail(format("option '%s' must be at least %s", name, tostring(o.min)))
           end
+          if o.max and number > o.max then
+            fail(format("option '%s' must be at most %s", name, tostring(o.max)))
+          end
           value = number
         end
         if o.choices then
@@ -115,6 +125,11 @@ function cli.parse(args, spec)
       positional[#positional + 1] = a
     end
     i = i + 1
+  end
+  for _, o in ipairs(spec.options or {}) do
+    if o.required and values[o.key] == nil then
+      fail(format("option '%s' is required", o.name))
+    end
   end
   if spec.min_args and #positional < spec.min_args then
     fail("missing arguments")
@@ -245,7 +260,7 @@ function cli.table(columns, rows)
     rule[j] = rep("-", widths[j])
   end
   lines[1] = (gsub(concat(head, "  "), "%s+$", ""))
-  lines[2] = concat(rule, "  ")
+  lines[2] = (gsub(concat(rule, "  "), "%s+$", ""))
   for i = 1, #rows do
     local parts = {}
     for j, c in ipairs(columns) do

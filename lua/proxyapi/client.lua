@@ -719,6 +719,27 @@ function Client:map(items, fn, opts)
 end
 
 -- ---------------------------------------------------------------------
+-- Settings
+
+--- A copy of the client's settings, without the app_key: base_url,
+-- timeout, connect_timeout, retries, retry_backoff, retry_max_wait,
+-- concurrency, batch_size, max_response_bytes, dry_run (a boolean) and
+-- paths (method -> path).
+function Client:settings()
+  local st = state(self, "settings")
+  local paths = {}
+  for name, path in pairs(st.paths) do
+    paths[name] = path
+  end
+  return {
+    base_url = st.base_url, timeout = st.timeout, connect_timeout = st.connect_timeout,
+    retries = st.retries, retry_backoff = st.retry_backoff, retry_max_wait = st.retry_max_wait,
+    concurrency = st.concurrency, batch_size = st.batch_size,
+    max_response_bytes = st.max_response_bytes, dry_run = st.dry_run ~= nil, paths = paths,
+  }
+end
+
+-- ---------------------------------------------------------------------
 -- Proxy tools
 
 --- Fetches opts.url through each proxy concurrently; one result per
