@@ -8,7 +8,7 @@ PREFIX   ?= /usr/local
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev \
         lua-busted luarocks lua-check pkg-config lua-socket libreadline-dev \
-        tinyproxy microsocks
+        tinyproxy microsocks clang-format cppcheck
 
 # Recursive (=) so that pkg-config runs after `deps` has installed it.
 PKGS       = lua5.4 libcurl
@@ -55,8 +55,14 @@ $(BUILD)/pxlua: csrc/pxlua.c csrc/px_embed.h $(BUILD)/px_embedded.c $(CORE_SRC) 
 	$(CC) $(ALL_CFLAGS) -DPX_USE_READLINE -Icsrc -o $@ csrc/pxlua.c $(BUILD)/px_embedded.c $(CORE_SRC) \
 	  -Wl,-E $(LUA_A) $(CJSON_A) $(CURL_LIBS) -lreadline -lm -ldl
 
+C_FILES   = $(shell find csrc -name '*.[ch]')
+CPPCHECK := cppcheck --error-exitcode=1 --enable=warning,style,performance,portability --std=c11 \
+            --inline-suppr --quiet --suppress=missingIncludeSystem --suppress=toomanyconfigs
+
 lint: | deps
 	luacheck -q $(LUA_FILES)
+	clang-format --dry-run -Werror $(C_FILES)
+	$(CPPCHECK) -I csrc $(filter %.c,$(C_FILES))
 
 test: all lint
 	$(BUSTED)
@@ -65,6 +71,59 @@ test: all lint
 # at it, and stops it when the script ends.
 demo: all
 	$(BUILD)/pxlua --fake scripts/demo.lua
+
+# --- packaging: version, install, rockspecs ---
+# The version is written once, in lua/proxyapi/version.lua.
+VERSION   := $(shell sed -n 's/^return "\(.*\)"$$/\1/p' lua/proxyapi/version.lua)
+DESTDIR   ?=
+BINDIR     = $(PREFIX)/bin
+LUA_LDIR   = $(PREFIX)/share/lua/5.4
+LUA_CDIR   = $(PREFIX)/lib/lua/5.4
+MANDIR     = $(PREFIX)/share/man/man1
+DOCDIR     = $(PREFIX)/share/doc/proxyapi
+LUA_FAKE   = $(wildcard lua/proxyapi/fake/*.lua)
+LUA_MAIN   = $(wildcard lua/proxyapi/*.lua)
+ROCKSPECS  = rockspec/proxyapi-$(VERSION)-1.rockspec rockspec/proxyapi-scm-1.rockspec
+DOCS       = README.md CHANGELOG.md
+
+.PHONY: install uninstall check-rockspec check-install
+
+$(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
+	@mkdir -p $(@D)
+	sed 's/@VERSION@/$(VERSION)/g' csrc/pxlua.1 > $@
+
+# Installs exactly what uninstall removes: the module (Lua side and core),
+# pxlua, the fake API's command, the man page and the docs.
+install: all $(BUILD)/pxlua.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_CDIR)/proxyapi \
+	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
+	install -m 644 $(LUA_MAIN) $(DESTDIR)$(LUA_LDIR)/proxyapi/
+	install -m 644 $(LUA_FAKE) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake/
+	install -m 755 $(BUILD)/proxyapi/core.so $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so
+	install -m 755 $(BUILD)/pxlua $(DESTDIR)$(BINDIR)/pxlua
+	install -m 755 scripts/proxyapi-fake $(DESTDIR)$(BINDIR)/proxyapi-fake
+	install -m 644 $(BUILD)/pxlua.1 $(DESTDIR)$(MANDIR)/pxlua.1
+	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	if [ -d $(BUILD)/doc ]; then cp -R $(BUILD)/doc $(DESTDIR)$(DOCDIR)/api; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/,$(notdir $(LUA_MAIN)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/fake/,$(notdir $(LUA_FAKE)))
+	rm -f $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so $(DESTDIR)$(BINDIR)/pxlua $(DESTDIR)$(BINDIR)/proxyapi-fake
+	rm -f $(DESTDIR)$(MANDIR)/pxlua.1 $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS))
+	rm -rf $(DESTDIR)$(DOCDIR)/api
+	-rmdir $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_LDIR)/proxyapi $(DESTDIR)$(LUA_CDIR)/proxyapi \
+	  $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# Both rockspecs build and install against Debian's packages, and the
+# installed module works from outside the checkout.
+check-rockspec: | deps
+	scripts/check-rockspec $(VERSION) $(ROCKSPECS)
+
+# An install into a scratch DESTDIR works from there, and uninstall leaves
+# nothing behind.
+check-install: all
+	scripts/check-install
 
 # --- checks: sanitizers, valgrind, aggressive GC, allocation-failure torture ---
 # Each runs the whole spec suite through a pxlua binary: its core and Lua

@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-#include <lua.h>
 #include <lauxlib.h>
+#include <lua.h>
 
 #define PX_CLIENT_TYPE "proxyapi.Client"
 
@@ -21,7 +21,7 @@
 #define PX_NUPVALUES 2
 
 /* px_json.c */
-int px_json_decode(lua_State *L, const char *s, size_t len);
+int px_json_decode(lua_State *L, int idx);
 int px_json_encode(lua_State *L, int idx);
 void px_query_append(lua_State *L, luaL_Buffer *b, int idx);
 void px_register(lua_State *L, const luaL_Reg *funcs, int uv);

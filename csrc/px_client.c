@@ -292,7 +292,7 @@ static CURLcode px_set_proxy(lua_State *L, px_transfer *t) {
     const char *field;
     CURLoption option;
   } fields[] = {
-      {"proxy", CURLOPT_PROXY},
+      {"proxy",          CURLOPT_PROXY        },
       {"proxy_username", CURLOPT_PROXYUSERNAME},
       {"proxy_password", CURLOPT_PROXYPASSWORD},
   };
@@ -337,8 +337,10 @@ static px_transfer *px_start(lua_State *L, px_client *c) {
     lua_getfield(L, 8, "proxy_username");
     lua_getfield(L, 8, "proxy_password");
     luaL_argcheck(L, lua_isnoneornil(L, -3) || lua_type(L, -3) == LUA_TSTRING, 8, "proxy: string expected");
-    luaL_argcheck(L, lua_isnoneornil(L, -2) || lua_type(L, -2) == LUA_TSTRING, 8, "proxy_username: string expected");
-    luaL_argcheck(L, lua_isnoneornil(L, -1) || lua_type(L, -1) == LUA_TSTRING, 8, "proxy_password: string expected");
+    luaL_argcheck(L, lua_isnoneornil(L, -2) || lua_type(L, -2) == LUA_TSTRING, 8,
+                  "proxy_username: string expected");
+    luaL_argcheck(L, lua_isnoneornil(L, -1) || lua_type(L, -1) == LUA_TSTRING, 8,
+                  "proxy_password: string expected");
   }
   lua_settop(L, 8);
   if (lua_istable(L, 4)) {
@@ -467,17 +469,15 @@ static const char *px_failure(const px_transfer *t) {
 ** status: the HTTP status or nil; payload: the decoded reply (or the raw
 ** text with PX_RAW); failure: nil or "network", "timeout", "protocol",
 ** "tls", "cancelled", or "json" when a complete reply did not decode
-** (which only matters for a 2xx status); reached: whether the request may have got to the
-** server (anything was sent); sends: how many times it went out (more
-** than 1 when libcurl resent it by itself).
+** (which only matters for a 2xx status); reached: whether the request
+** may have got to the server (anything was sent); sends: how many times
+** it went out (more than 1 when libcurl resent it by itself).
 */
 static int px_push_result(lua_State *L, px_client *c, px_transfer *t) {
-  long status = 0;
+  long status = 0, sent = 0;
   double elapsed = 0, retry_after = -1;
-  long sent = 0;
-  int sends = t->sends;
+  int sends = t->sends, raw = t->raw;
   const char *failure = px_failure(t);
-  int decoded = 1;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &elapsed);
   curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
@@ -489,58 +489,47 @@ static int px_push_result(lua_State *L, px_client *c, px_transfer *t) {
   }
   lua_settop(L, 1);
   luaL_checkstack(L, 9, NULL);
-  if (status > 0)
+  if (status > 0) /* 2: status */
     lua_pushinteger(L, status);
   else
     lua_pushnil(L);
-  /* the reply is copied once, into the string the decoder reads */
-  if (failure == NULL)
+  if (failure == NULL) { /* 3: payload, 4: message */
+    /* the reply is copied once, into the string the decoder reads */
     lua_pushlstring(L, t->reply.data ? t->reply.data : "", t->reply.len);
-  else
     lua_pushnil(L);
-  if (failure != NULL) {
+  } else {
+    lua_pushnil(L);
     if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED)
       lua_pushfstring(L, "reply larger than %I bytes", (lua_Integer)c->max_reply);
     else
       lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
   }
-  {
-    int raw = t->raw, reached = sent > 0;
-    size_t len = t->reply.len;
-    px_release(c, t);
-    if (failure == NULL && !raw) {
-      if (len == 0) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        failure = "json";
-        lua_pushliteral(L, "empty reply");
-      } else {
-        const char *s = lua_tostring(L, 3);
-        decoded = px_json_decode(L, s, len);
-        lua_remove(L, 3); /* the reply text */
-        if (!decoded) {
-          lua_pushnil(L);
-          lua_insert(L, 3);
-          failure = "json";
-        }
-      }
+  px_release(c, t);
+  if (failure == NULL && !raw) {
+    if (lua_rawlen(L, 3) == 0) {
+      failure = "json";
+      lua_pushliteral(L, "empty reply");
+      lua_replace(L, 4);
+      lua_pushnil(L);
+    } else if (!px_json_decode(L, 3)) {
+      failure = "json";
+      lua_replace(L, 4); /* the decoder's message */
+      lua_pushnil(L);
     }
-    /* stack: client, status, payload[, message] */
-    if (failure == NULL) {
-      lua_pushnil(L);
-      lua_pushnil(L);
-    } else {
-      lua_pushstring(L, failure);
-      lua_insert(L, 4);
-    }
-    lua_pushnumber(L, elapsed);
-    if (retry_after >= 0)
-      lua_pushnumber(L, retry_after);
-    else
-      lua_pushnil(L);
-    lua_pushboolean(L, reached);
-    lua_pushinteger(L, sends);
+    lua_replace(L, 3); /* the decoded value (or nil) for the text */
   }
+  if (failure != NULL) /* 4: failure, before the message */
+    lua_pushstring(L, failure);
+  else
+    lua_pushnil(L);
+  lua_insert(L, 4);
+  lua_pushnumber(L, elapsed);
+  if (retry_after >= 0)
+    lua_pushnumber(L, retry_after);
+  else
+    lua_pushnil(L);
+  lua_pushboolean(L, sent > 0);
+  lua_pushinteger(L, sends);
   return 8;
 }
 
@@ -736,27 +725,27 @@ static int px_client_new(lua_State *L) {
 
 static const luaL_Reg px_client_methods[] = {
     {"_perform", px_client_perform},
-    {"_submit", px_client_submit},
-    {"_poll", px_client_poll},
-    {"_result", px_client_result},
-    {"_cancel", px_client_cancel},
+    {"_submit",  px_client_submit },
+    {"_poll",    px_client_poll   },
+    {"_result",  px_client_result },
+    {"_cancel",  px_client_cancel },
     {"_pending", px_client_pending},
-    {"_isopen", px_client_isopen},
-    {"close", px_client_close},
-    {NULL, NULL},
+    {"_isopen",  px_client_isopen },
+    {"close",    px_client_close  },
+    {NULL,       NULL             },
 };
 
 static const luaL_Reg px_client_meta[] = {
-    {"__gc", px_client_close},
-    {"__close", px_client_close},
+    {"__gc",       px_client_close   },
+    {"__close",    px_client_close   },
     {"__tostring", px_client_tostring},
-    {"__index", NULL},
-    {NULL, NULL},
+    {"__index",    NULL              },
+    {NULL,         NULL              },
 };
 
 static const luaL_Reg px_client_funcs[] = {
     {"new_client", px_client_new},
-    {NULL, NULL},
+    {NULL,         NULL         },
 };
 
 /*

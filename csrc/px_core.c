@@ -70,12 +70,12 @@ static int px_core_curl_version(lua_State *L) {
 }
 
 static const luaL_Reg px_core_funcs[] = {
-    {"now", px_core_now},
-    {"sleep", px_core_sleep},
-    {"interrupted", px_core_interrupted},
+    {"now",             px_core_now            },
+    {"sleep",           px_core_sleep          },
+    {"interrupted",     px_core_interrupted    },
     {"set_interrupted", px_core_set_interrupted},
-    {"curl_version", px_core_curl_version},
-    {NULL, NULL},
+    {"curl_version",    px_core_curl_version   },
+    {NULL,              NULL                   },
 };
 
 int luaopen_proxyapi_core(lua_State *L) {

@@ -115,15 +115,17 @@ static const char *px_normalise(lua_State *L, int idx, int depth, int *changed) 
 }
 
 /*
-** Decodes s with the private cjson instance (an upvalue of the running
-** function) and normalises the result. Returns 1 with the value on top,
-** or 0 with an error message on top. Memory errors propagate.
+** Decodes the string at idx with the private cjson instance (an upvalue
+** of the running function) and normalises the result. Returns 1 with the
+** value on top, or 0 with an error message on top. Memory errors
+** propagate.
 */
-int px_json_decode(lua_State *L, const char *s, size_t len) {
+int px_json_decode(lua_State *L, int idx) {
   int status, changed = 0;
   const char *err;
+  idx = lua_absindex(L, idx);
   lua_pushvalue(L, PX_UV_DECODE);
-  lua_pushlstring(L, s, len);
+  lua_pushvalue(L, idx); /* the same string: no copy of the reply */
   status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_ERRMEM)
     lua_error(L);
@@ -160,8 +162,8 @@ static void px_add_escaped(luaL_Buffer *b, const char *s, size_t len) {
   size_t i;
   for (i = 0; i < len; i++) {
     unsigned char ch = (unsigned char)s[i];
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-        ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+        ch == '_' || ch == '.' || ch == '~') {
       luaL_addchar(b, (char)ch);
     } else {
       luaL_addchar(b, '%');
@@ -232,9 +234,8 @@ void px_query_append(lua_State *L, luaL_Buffer *b, int idx) {
 }
 
 static int px_decode_fn(lua_State *L) {
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  if (px_json_decode(L, s, len))
+  luaL_checktype(L, 1, LUA_TSTRING);
+  if (px_json_decode(L, 1))
     return 1;
   luaL_pushfail(L);
   lua_insert(L, -2);
@@ -256,10 +257,10 @@ static int px_query_fn(lua_State *L) {
 }
 
 static const luaL_Reg px_json_funcs[] = {
-    {"json_decode", px_decode_fn},
-    {"json_encode", px_encode_fn},
-    {"encode_query", px_query_fn},
-    {NULL, NULL},
+    {"json_decode",  px_decode_fn},
+    {"json_encode",  px_encode_fn},
+    {"encode_query", px_query_fn },
+    {NULL,           NULL        },
 };
 
 /* Registers funcs into the table on top, with the marshalling upvalues

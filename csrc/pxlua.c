@@ -3,6 +3,7 @@
 ** cjson built in. It behaves like lua(1) where the two overlap (arg,
 ** ..., -e, -l, -i, -, --); see API.md and `pxlua -h` for the rest.
 */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ static pid_t fake_pid = 0;
 typedef struct px_options {
   int interactive, version, help, exec, dry_run, fake;
   const char *base_url, *app_key_file, *timeout;
-  int script; /* index of the script in argv; argc when there is none */
+  int script;         /* index of the script in argv; argc when there is none */
   const char *bad;    /* what was wrong with the command line */
   const char *badarg; /* the argument it was about */
 } px_options;
@@ -278,11 +279,12 @@ static int px_runargs(lua_State *L, char **argv, int script) {
 
 static int px_handle_script(lua_State *L, char **argv, int argc, int script) {
   const char *fname = argv[script];
-  int status, i, n = argc - script - 1;
+  int status, n = argc - script - 1;
   if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
     fname = NULL; /* standard input */
   status = luaL_loadfile(L, fname);
   if (status == LUA_OK) {
+    int i;
     luaL_checkstack(L, n + 1, "too many arguments to the script");
     for (i = 1; i <= n; i++)
       lua_pushstring(L, argv[script + i]);
@@ -451,9 +453,9 @@ static int px_push_key_file(lua_State *L, const char *path) {
   }
   len = fread(key, 1, sizeof key - 1, f);
   fclose(f);
-  while (start < len && (key[start] == ' ' || key[start] == '\t' || key[start] == '\r' || key[start] == '\n'))
+  while (start < len && isspace((unsigned char)key[start]))
     start++;
-  while (len > start && (key[len - 1] == ' ' || key[len - 1] == '\t' || key[len - 1] == '\r' || key[len - 1] == '\n'))
+  while (len > start && isspace((unsigned char)key[len - 1]))
     len--;
   if (len == start)
     return luaL_error(L, "app_key file %s is empty", path);
@@ -470,13 +472,12 @@ static void px_stop_fake(void) {
   }
 }
 
-static const char px_fake_main[] =
-    "local fake = require 'proxyapi.fake'\n"
-    "local server = assert(fake.new { host = '127.0.0.1', port = 0 })\n"
-    "io.stdout:write('PROXYAPI_BASE_URL=', server.base_url, '\\n',\n"
-    "                'PROXYAPI_APP_KEY=', server.app_key, '\\n')\n"
-    "io.stdout:flush()\n"
-    "server:run()\n";
+static const char px_fake_main[] = "local fake = require 'proxyapi.fake'\n"
+                                   "local server = assert(fake.new { host = '127.0.0.1', port = 0 })\n"
+                                   "io.stdout:write('PROXYAPI_BASE_URL=', server.base_url, '\\n',\n"
+                                   "                'PROXYAPI_APP_KEY=', server.app_key, '\\n')\n"
+                                   "io.stdout:flush()\n"
+                                   "server:run()\n";
 
 /* In the child: serve the fake API until the parent stops it (or dies). */
 static void px_run_fake(int out, pid_t parent) {

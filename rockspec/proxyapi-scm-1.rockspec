@@ -1,0 +1,63 @@
+-- LuaRocks: `luarocks --lua-version=5.4 make --deps-mode=none {this file}` from the
+-- checkout builds proxyapi.core and installs the module and the fake API's command.
+-- pxlua, the man page and the docs come with `make install`.
+rockspec_format = "3.0"
+package = "proxyapi"
+version = "scm-1"
+source = {
+  url = "git+https://example.invalid/proxyapi.git",
+  branch = "main",
+}
+description = {
+  summary = "Lua client for a residential-proxy provider's OpenAPI, on libcurl",
+  detailed = [[
+    Manage proxy sub-accounts, read traffic usage, list packages, extract
+    proxy IPs and check proxies from Lua 5.4. A C core does the HTTP
+    (libcurl, one multi handle per client) and the JSON (lua-cjson); calls
+    inside api:map run concurrently. Ships a stateful fake of the API.
+  ]],
+  homepage = "https://example.invalid/proxyapi",
+}
+dependencies = {
+  "lua >= 5.4",
+  "lua-cjson",
+}
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["proxyapi.core"] = {
+      sources = { "csrc/px_core.c", "csrc/px_client.c", "csrc/px_json.c" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "csrc", "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl" },
+    },
+    ["proxyapi.check"] = "lua/proxyapi/check.lua",
+    ["proxyapi.cli"] = "lua/proxyapi/cli.lua",
+    ["proxyapi.client"] = "lua/proxyapi/client.lua",
+    ["proxyapi.endpoints"] = "lua/proxyapi/endpoints.lua",
+    ["proxyapi.errors"] = "lua/proxyapi/errors.lua",
+    ["proxyapi"] = "lua/proxyapi/init.lua",
+    ["proxyapi.proxycheck"] = "lua/proxyapi/proxycheck.lua",
+    ["proxyapi.pxlua"] = "lua/proxyapi/pxlua.lua",
+    ["proxyapi.scheduler"] = "lua/proxyapi/scheduler.lua",
+    ["proxyapi.transport"] = "lua/proxyapi/transport.lua",
+    ["proxyapi.version"] = "lua/proxyapi/version.lua",
+    ["proxyapi.fake.data"] = "lua/proxyapi/fake/data.lua",
+    ["proxyapi.fake.faults"] = "lua/proxyapi/fake/faults.lua",
+    ["proxyapi.fake.handlers"] = "lua/proxyapi/fake/handlers.lua",
+    ["proxyapi.fake.http"] = "lua/proxyapi/fake/http.lua",
+    ["proxyapi.fake"] = "lua/proxyapi/fake/init.lua",
+    ["proxyapi.fake.places"] = "lua/proxyapi/fake/places.lua",
+  },
+  install = {
+    bin = { ["proxyapi-fake"] = "scripts/proxyapi-fake" },
+  },
+}
+test = {
+  type = "command",
+  command = "make test",
+}
