@@ -86,7 +86,17 @@ LUA_MAIN   = $(wildcard lua/proxyapi/*.lua)
 ROCKSPECS  = rockspec/proxyapi-$(VERSION)-1.rockspec rockspec/proxyapi-scm-1.rockspec
 DOCS       = README.md CHANGELOG.md
 
-.PHONY: install uninstall check-rockspec check-install
+DOC_DEBS  := lua-ldoc lua-discount
+
+.PHONY: install uninstall check-rockspec check-install docs
+
+# The API reference, from the doc comments in lua/ (lua/config.ld).
+docs: $(BUILD)/doc/index.html
+
+$(BUILD)/doc/index.html: lua/config.ld $(LUA_SRC) | deps
+	@scripts/install-deps $(DOC_DEBS)
+	rm -rf $(BUILD)/doc
+	ldoc -c lua/config.ld -d $(CURDIR)/$(BUILD)/doc . > /dev/null
 
 $(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
 	@mkdir -p $(@D)
@@ -94,7 +104,7 @@ $(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
 
 # Installs exactly what uninstall removes: the module (Lua side and core),
 # pxlua, the fake API's command, the man page and the docs.
-install: all $(BUILD)/pxlua.1
+install: all $(BUILD)/pxlua.1 docs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_CDIR)/proxyapi \
 	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
 	install -m 644 $(LUA_MAIN) $(DESTDIR)$(LUA_LDIR)/proxyapi/
@@ -104,7 +114,7 @@ install: all $(BUILD)/pxlua.1
 	install -m 755 scripts/proxyapi-fake $(DESTDIR)$(BINDIR)/proxyapi-fake
 	install -m 644 $(BUILD)/pxlua.1 $(DESTDIR)$(MANDIR)/pxlua.1
 	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
-	if [ -d $(BUILD)/doc ]; then cp -R $(BUILD)/doc $(DESTDIR)$(DOCDIR)/api; fi
+	cp -R $(BUILD)/doc $(DESTDIR)$(DOCDIR)/api
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/,$(notdir $(LUA_MAIN)))

@@ -11,6 +11,9 @@ local os_date, pcall = os.date, pcall
 
 local check = {}
 
+--- The proxy schemes libcurl takes, for proxy URLs and proxy options.
+check.PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
+
 local MAX_LIMIT_GB = 102400
 local MAX_REMARK_WIDTH = 64
 local MAX_TEXT_BYTES = 256
@@ -25,6 +28,11 @@ end
 check.tointeger = tointeger
 
 --- Raises the standard `bad argument #n to 'fname' (msg)` error.
+-- @tparam integer n the argument's position (after self)
+-- @tparam string fname the method's name
+-- @tparam string msg what is wrong
+-- @raise always
+-- @usage check.arg_error(1, "add_accounts", "no accounts given")
 function check.arg_error(n, fname, msg)
   error(format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
 end
@@ -35,6 +43,14 @@ local function got(value)
 end
 
 --- An integer, also given as a float with an exact integer value.
+-- @param value
+-- @tparam string label names the value in the message
+-- @tparam[opt] integer min
+-- @tparam[opt] integer max
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.integer(5.0, "limit", 0, 10) --> 5
 function check.integer(value, label, min, max)
   local i = tointeger(value)
   if i == nil then
@@ -53,6 +69,10 @@ function check.integer(value, label, min, max)
 end
 
 --- True when t holds exactly the keys 1..n.
+-- @tparam table t
+-- @tparam integer n
+-- @treturn boolean
+-- @usage check.is_array({ "a", "b" }, 2) --> true
 function check.is_array(t, n)
   for key in next, t do
     if math_type(key) ~= "integer" or key < 1 or key > n then
@@ -67,6 +87,11 @@ local function is_alnum(s)
 end
 
 --- An account name: ASCII letters and digits, non-empty.
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage assert(check.name(row[1]))
 function check.name(value)
   if type(value) ~= "string" then
     return nil, format("account name: string expected, got %s", got(value))
@@ -82,6 +107,12 @@ function check.name(value)
 end
 
 --- A password: ASCII letters and digits, non-empty. Never echoed.
+-- @param value
+-- @tparam[opt="password"] string label names it in the message
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage local ok, why = check.password(pw, "password of 'team1'")
 function check.password(value, label)
   label = label or "password"
   if type(value) ~= "string" then
@@ -97,6 +128,11 @@ function check.password(value, label)
 end
 
 --- One name, or an array of names; returns an array.
+-- @tparam string|{string,...} value
+-- @treturn {string,...} the names
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.names "team1" --> {"team1"}
 function check.names(value)
   if type(value) == "string" then
     local name, msg = check.name(value)
@@ -131,6 +167,12 @@ end
 
 --- Accounts for add: `{username=, password=}` tables or "user:pass"
 -- strings. Returns an array of "user:pass" strings and one of usernames.
+-- @tparam {table|string,...} value
+-- @treturn {string,...} "user:pass" strings
+-- @treturn {string,...} the usernames
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.accounts { "u1:p1", { username = "u2", password = "p2" } }
 function check.accounts(value)
   if type(value) ~= "table" then
     return nil, format("array of accounts expected, got %s", got(value))
@@ -179,6 +221,11 @@ local function remark_width(s)
 end
 
 --- A remark: valid UTF-8, no control characters, at most 64 width units.
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.remark(string.rep("测", 33)) --> nil, "remark: at most 64 width units ..."
 function check.remark(value)
   if type(value) ~= "string" then
     return nil, format("remark: string expected, got %s", got(value))
@@ -197,6 +244,11 @@ function check.remark(value)
 end
 
 --- A traffic limit in GB: 0 (unlimited) to 102400.
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.gb(102401) --> nil, "limit in GB: must be from 0 to 102400, got 102401"
 function check.gb(value)
   return check.integer(value, "limit in GB", 0, MAX_LIMIT_GB)
 end
@@ -217,24 +269,71 @@ local function one_of(label, allowed)
   end
 end
 
+--- A product type: 9, 11, 14 or 25.
+-- @function product_type
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.product_type(9) --> 9
 check.product_type = one_of("product_type", { 9, 11, 14, 25 })
+--- A static IP product type: 14 or 25.
+-- @function static_product_type
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.static_product_type(9) --> nil, "product_type: one of 14, 25 expected, got 9"
 check.static_product_type = one_of("product_type", { 14, 25 })
+
+--- A static IP status: 1 to 4.
+-- @function status
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.status(4) --> 4
 check.status = one_of("status", { 1, 2, 3, 4 })
 
+--- A page number, from 1.
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.page(0) --> nil, "page: must be at least 1, got 0"
 function check.page(value)
   return check.integer(value, "page", 1)
 end
 
+--- A page size, from 1.
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.size(50) --> 50
 function check.size(value)
   return check.integer(value, "size", 1)
 end
 
+--- A positive integer (IP counts, minutes).
+-- @param value
+-- @tparam string label names it in the message
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.count(10, "num") --> 10
 function check.count(value, label)
   return check.integer(value, label, 1)
 end
 
 --- Free text (codes, names, order numbers): non-empty valid UTF-8
 -- without control characters, of a sane length.
+-- @param value
+-- @tparam string label names it in the message
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.text("US", "cc") --> "US"
 function check.text(value, label)
   if type(value) ~= "string" then
     return nil, format("%s: string expected, got %s", label, got(value))
@@ -256,6 +355,12 @@ end
 
 --- The separator of text-format IP lists: any non-empty string (line
 -- breaks are its usual value) without NUL.
+-- @param value
+-- @tparam string label names it in the message
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.separator("\r\n", "lb") --> "\r\n"
 function check.separator(value, label)
   if type(value) ~= "string" then
     return nil, format("%s: string expected, got %s", label, got(value))
@@ -287,6 +392,12 @@ end
 
 --- A time: "YYYY-MM-DD HH:MM:SS", an os.date("*t")-style table, or an
 -- integer epoch (formatted in the process's time zone).
+-- @param value
+-- @tparam string label names it in the message
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.time({ year = 2026, month = 1, day = 2 }, "start_time") --> "2026-01-02 00:00:00"
 function check.time(value, label)
   local kind = type(value)
   if kind == "string" then
@@ -325,6 +436,12 @@ function check.time(value, label)
 end
 
 --- Options tables: a table (or nil) with only the known string keys.
+-- @param value
+-- @tparam table known the allowed names as keys
+-- @treturn table the options ({} for nil)
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.options({ page = 1 }, { page = true, size = true })
 function check.options(value, known)
   if value == nil then
     return {}

@@ -33,6 +33,10 @@ end
 
 --- Reports a usage error of the script described by `spec` (its name,
 -- the message, then the usage) on stderr and exits 2.
+-- @tparam table spec as for `parse`
+-- @tparam string msg
+-- @raise never returns: exits 2
+-- @usage if opts.from and not opts.to then cli.usage_error(spec, "--from needs --to") end
 function cli.usage_error(spec, msg)
   stderr:write(format("%s: %s\n", spec.name or "script", msg), usage_text(spec))
   exit(2)
@@ -46,6 +50,16 @@ end
 -- options by name without dashes ("--dry-run" -> dry_run) and the
 -- positional arguments. `--help` prints the usage and exits 0; a usage
 -- error prints it to stderr and exits 2.
+-- @tparam table args the script's `arg`
+-- @tparam table spec
+-- @treturn table the options
+-- @treturn table the positional arguments
+-- @usage
+-- local opts, files = cli.parse(arg, {
+--   name = "report", usage = "pxlua report.lua [--days N] FILE",
+--   options = { { name = "--days", value = "N", type = "integer", min = 1, default = 7 } },
+--   min_args = 1, max_args = 1,
+-- })
 function cli.parse(args, spec)
   local by_name, values, positional = {}, {}, {}
   for _, o in ipairs(spec.options or {}) do
@@ -141,6 +155,9 @@ function cli.parse(args, spec)
 end
 
 --- One CSV field, quoted when it must be (RFC 4180).
+-- @param value anything (nil gives "")
+-- @treturn string
+-- @usage cli.csv_field('a,"b"') --> '"a,""b"""'
 function cli.csv_field(value)
   local s = value == nil and "" or tostring(value)
   if find(s, '[,"\r\n]') or find(s, "^%s") or find(s, "%s$") then
@@ -150,6 +167,10 @@ function cli.csv_field(value)
 end
 
 --- Writes rows as CSV with a header, to `out` (default stdout).
+-- @tparam {string,...} columns the keys, in order, also the header
+-- @tparam {table,...} rows
+-- @tparam[opt=io.stdout] file out
+-- @usage cli.write_csv({ "username", "password" }, rows)
 function cli.write_csv(columns, rows, out)
   out = out or stdout
   local fields = {}
@@ -167,6 +188,11 @@ end
 
 --- Parses CSV text into rows of fields, each row with its line number.
 -- Returns nil and a message for an unterminated quote.
+-- @tparam string text
+-- @treturn {table,...} rows: `{line = n, fields = {...}}`; empty lines are skipped
+-- @return[2] nil
+-- @treturn[2] string what is wrong, with the line
+-- @usage for _, row in ipairs(assert(cli.read_csv(text))) do print(row.line, row.fields[1]) end
 function cli.read_csv(text)
   local rows, pos, line, len = {}, 1, 1, #text
   while pos <= len do
@@ -220,6 +246,9 @@ function cli.read_csv(text)
 end
 
 --- Width of a string on a terminal: East Asian wide characters count 2.
+-- @tparam string s UTF-8
+-- @treturn integer
+-- @usage cli.width("测试ab") --> 6
 function cli.width(s)
   local width = 0
   for _, cp in utf8.codes(s) do
@@ -238,6 +267,11 @@ end
 
 --- Formats rows as an aligned table: columns = { { key =, title =,
 -- right = bool, format = function(value) -> string } }.
+-- @tparam {table,...} columns
+-- @tparam {table,...} rows
+-- @treturn string the table, a line per row after a header and a rule
+-- @usage io.write(cli.table({ { key = "username" }, { key = "usage_flow", title = "used",
+--   right = true, format = cli.human_kb } }, accounts))
 function cli.table(columns, rows)
   local cells, widths = {}, {}
   for j, c in ipairs(columns) do
@@ -272,6 +306,11 @@ function cli.table(columns, rows)
 end
 
 --- A horizontal bar of `width` cells for value out of max.
+-- @tparam number value
+-- @tparam number max
+-- @tparam integer width
+-- @treturn string block characters, with an eighth-width final one
+-- @usage print(day, cli.bar(flow, busiest, 40))
 function cli.bar(value, max, width)
   if max <= 0 or value <= 0 then
     return ""
@@ -287,6 +326,9 @@ function cli.bar(value, max, width)
 end
 
 --- KB as a short human-readable size.
+-- @tparam number kb
+-- @treturn string
+-- @usage cli.human_kb(23237419) --> "22.16 GB"
 function cli.human_kb(kb)
   local units = { "KB", "MB", "GB", "TB" }
   local v, u = kb, 1
@@ -297,6 +339,9 @@ function cli.human_kb(kb)
 end
 
 --- Fails a script with a message on stderr and exit status 1.
+-- @param msg printed with tostring
+-- @raise never returns: exits 1
+-- @usage local accounts = api:list_accounts() or cli.die("cannot list accounts")
 function cli.die(msg)
   stderr:write(tostring(msg), "\n")
   exit(1)

@@ -120,7 +120,6 @@ local function check_app_key(key)
   return key
 end
 
-local PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
 
 local function check_proxy(proxy)
   if proxy == nil or proxy == false then
@@ -130,7 +129,7 @@ local function check_proxy(proxy)
     option_error("proxy: false or \"scheme://host:port\" expected, got " .. type(proxy))
   end
   local scheme, hostport = proxy:match("^(%a[%w]*)://([^/%s]+)/?$")
-  if not scheme or not PROXY_SCHEMES[scheme:lower()] or not find(hostport, ":%d+$") then
+  if not scheme or not check.PROXY_SCHEMES[scheme:lower()] or not find(hostport, ":%d+$") then
     option_error("proxy: \"scheme://host:port\" expected (http, https, socks4, socks4a, socks5, socks5h)")
   end
   return proxy

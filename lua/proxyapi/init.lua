@@ -1,8 +1,24 @@
---- proxyapi: a Lua client for the residential-proxy provider's OpenAPI.
--- The C core (proxyapi.core) makes the transfers and marshals JSON; this
--- side holds the policy: argument rules, the endpoint table, batching,
--- paging and retries.
+--- A Lua client for the residential-proxy provider's OpenAPI.
+--
+-- The C core (`proxyapi.core`) makes the transfers, on one libcurl multi
+-- handle per client, and marshals JSON with a private lua-cjson instance;
+-- the Lua side holds the policy: argument rules, the endpoint table,
+-- batching, paging and retries.
+--
+-- Every method of a `Client` returns its result, or `nil, err` on a
+-- run-time failure, so that `assert(api:list_accounts())` works. `err` is
+-- an `Error`. Wrong arguments are the caller's bug: they raise
+-- `bad argument #n to 'method' (...)` at once, before anything is sent.
+-- The app_key never appears in anything the library prints, returns or
+-- raises.
+--
 -- @module proxyapi
+-- @usage
+-- local proxyapi = require "proxyapi"
+-- local api <close> = proxyapi.new { app_key = os.getenv "KEY", base_url = "https://api.example.com" }
+-- for _, a in ipairs(assert(api:list_accounts())) do
+--   print(a.username, a.usage_flow // 1024 // 1024 .. " GB")
+-- end
 
 local client = require "proxyapi.client"
 local errors = require "proxyapi.errors"
@@ -15,8 +31,15 @@ local arg_error = check.arg_error
 
 local proxyapi = {}
 
+--- The version of proxyapi, "major.minor.patch".
 proxyapi.VERSION = require "proxyapi.version"
 
+--- Product (package) types.
+-- @table product
+-- @field DYNAMIC_RESIDENTIAL_TRAFFIC 9
+-- @field DYNAMIC_RESIDENTIAL_IP 11
+-- @field STATIC_DATACENTER_IP 14
+-- @field STATIC_RESIDENTIAL_IP 25
 proxyapi.product = {
   DYNAMIC_RESIDENTIAL_TRAFFIC = 9,
   DYNAMIC_RESIDENTIAL_IP = 11,
@@ -24,8 +47,25 @@ proxyapi.product = {
   STATIC_RESIDENTIAL_IP = 25,
 }
 
+--- States of static IPs.
+-- @table static_status
+-- @field VALID 1
+-- @field INVALID 2
+-- @field EXPIRING 3 (expiring soon)
+-- @field MAINTENANCE 4 (under maintenance)
 proxyapi.static_status = { VALID = 1, INVALID = 2, EXPIRING = 3, MAINTENANCE = 4 }
+
+--- API codes: `err.code` of errors of kind "api".
+-- @table code
+-- @field OK 200 (some deployments answer 0, which counts as success too)
+-- @field INVALID_APP_KEY 3
+-- @field NOT_VERIFIED 156 (the account is not real-name verified)
 proxyapi.code = { OK = 200, INVALID_APP_KEY = 3, NOT_VERIFIED = 156 }
+
+--- States of proxy accounts (`account.status`).
+-- @table account_status
+-- @field DISABLED 0
+-- @field ENABLED 1
 proxyapi.account_status = { DISABLED = 0, ENABLED = 1 }
 
 local PRODUCT_NAMES = {
@@ -35,15 +75,57 @@ local PRODUCT_NAMES = {
   [25] = "Static Residential IP",
 }
 
---- The English name of a product type, or nil for an unknown one.
+--- The English name of a product type.
+-- @tparam integer product_type 9, 11, 14 or 25
+-- @treturn ?string the name, or nil for an unknown type
+-- @usage proxyapi.product_name(9) --> "Dynamic Residential Traffic Package"
 function proxyapi.product_name(product_type)
   return PRODUCT_NAMES[tointeger(product_type) or false]
 end
 
---- True for the error objects that failed calls return.
+--- Tells the error objects that failed calls return from other values.
+-- @param value anything
+-- @treturn boolean
+-- @usage
+-- local ok, err = api:list_accounts()
+-- if not ok and proxyapi.is_error(err) and err.kind == "timeout" then ... end
+-- @function is_error
 proxyapi.is_error = errors.is_error
 
---- Makes a client (see the Client section of API.md for the options).
+--- Makes a client.
+-- Missing or malformed options raise an error here.
+-- @tparam[opt] table options
+-- @tparam string options.app_key the key (default: `PROXYAPI_APP_KEY`); required
+-- @tparam string options.base_url e.g. "https://api.example.com" (default:
+-- `PROXYAPI_BASE_URL`); required; plain http only for loopback hosts, unless
+-- `insecure` is true
+-- @tparam[opt="/openapi"] string options.prefix replaces the leading /openapi of
+-- the paths that start with it (not /ip/get-static-ip)
+-- @tparam[opt] table options.paths per-method path overrides, used exactly as
+-- given: `{ list_static_ips = "/x/y" }`
+-- @tparam[opt=30] number options.timeout seconds per attempt
+-- @tparam[opt=10] number options.connect_timeout seconds
+-- @tparam[opt=2] integer options.retries extra attempts (see `Client` for which calls)
+-- @tparam[opt=0.25] number options.retry_backoff first wait in seconds; doubles, with jitter
+-- @tparam[opt=30] number options.retry_max_wait longest wait (also caps Retry-After)
+-- @tparam[opt=8] integer options.concurrency parallel transfers for batch work and `Client:map`
+-- @tparam[opt=100] integer options.batch_size account names per request
+-- @tparam[opt] string|false options.proxy outbound proxy for the API calls:
+-- nil = libcurl's environment variables, false = none, "scheme://host:port"
+-- @tparam[opt=false] boolean|function options.dry_run true: POSTs are not sent but
+-- reported on stderr as one line (key hidden) and succeed; or a function(line)
+-- @tparam[opt] string options.ca_file CA bundle for TLS verification
+-- @tparam[opt=false] boolean options.insecure no TLS verification (prints one warning)
+-- @tparam[opt=67108864] integer options.max_response_bytes
+-- @tparam[opt] function options.on_request function(info) after each HTTP exchange,
+-- with info.method, .path, .status, .elapsed, .attempt, .error (never the key)
+-- @tparam[opt] function options.progress function(done, total) for split batches
+-- and `Client:map`
+-- @treturn Client
+-- @raise `bad argument #1 to 'new' (...)` for a missing or malformed option
+-- @usage
+-- local api = proxyapi.new { app_key = key, base_url = "https://api.example.com", timeout = 10 }
+-- local test = proxyapi.new { app_key = fake_key, base_url = "http://127.0.0.1:8080" }
 function proxyapi.new(options)
   return client.new(options, proxyapi.VERSION)
 end
@@ -54,11 +136,17 @@ local function userinfo_escape(s)
   end))
 end
 
-local SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
-
---- A proxy URL from "host:port" and optional scheme and credentials:
--- proxy_url("1.2.3.4:1140", {username = "u", password = "p"}) -->
--- "http://u:p@1.2.3.4:1140".
+--- A proxy URL from an extracted address and credentials.
+-- @tparam string addr "host:port", as `Client:extract_ips` returns them
+-- @tparam[opt] table options
+-- @tparam[opt="http"] string options.scheme http, https, socks4, socks4a, socks5 or socks5h
+-- @tparam[opt] string options.username percent-encoded into the URL
+-- @tparam[opt] string options.password percent-encoded into the URL (needs a username)
+-- @treturn string the URL
+-- @raise `bad argument` for a malformed address or option
+-- @usage
+-- proxyapi.proxy_url("1.2.3.4:1140", { username = "u", password = "p" })
+-- --> "http://u:p@1.2.3.4:1140"
 function proxyapi.proxy_url(addr, options)
   if type(addr) ~= "string" or not find(addr, "^[%w%.%-]+:%d+$") and not find(addr, "^%[[%x:]+%]:%d+$") then
     arg_error(1, "proxy_url", format('"host:port" expected, got %s',
@@ -73,7 +161,7 @@ function proxyapi.proxy_url(addr, options)
     arg_error(2, "proxy_url", "table of options expected, got " .. type(options))
   end
   local scheme = options.scheme or "http"
-  if not SCHEMES[scheme] then
+  if not check.PROXY_SCHEMES[scheme] then
     arg_error(2, "proxy_url", "scheme: one of http, https, socks4, socks4a, socks5, socks5h expected, got "
       .. tostring(scheme))
   end
@@ -90,5 +178,265 @@ function proxyapi.proxy_url(addr, options)
   end
   return scheme .. "://" .. credentials .. addr
 end
+
+--- An error object, returned as the second value of a failed call.
+-- `tostring(err)` reads like
+-- `proxyapi: POST /openapi/whitelist-account/add: api code 3: invalid app_key`;
+-- `proxyapi.is_error(err)` tells it apart.
+-- @table Error
+-- @field kind "api" (code ~= 200), "http" (non-2xx status), "network", "timeout",
+-- "protocol" (bad JSON, unexpected shape, reply too large) or "cancelled"
+-- @field code the API's code, for kind "api" (and "http" when the reply had one)
+-- @field status the HTTP status, where there was one
+-- @field msg the server's message or a description (the key scrubbed out)
+-- @field endpoint e.g. "POST /openapi/whitelist-account/add"
+-- @field attempts how many times the request went out
+-- @field retryable whether trying again later may succeed
+-- @field failed for batches: every name (username for add) whose request failed
+-- @field maybe_applied true when a request that is not retried failed after it may
+-- have reached the server (add, delete, extract_ips)
+-- @field retry_after seconds the server asked to wait, when over retry_max_wait
+
+--- A client of the API, made by `proxyapi.new`.
+--
+-- Retries: reads (every GET but `extract_ips`) and the idempotent writes
+-- (`enable_accounts`, `disable_accounts`, `change_password`,
+-- `change_remark`, `change_limit`) are retried on network failures,
+-- timeouts and HTTP 429, 500, 502, 503, 504; `add_accounts`,
+-- `delete_accounts`, `extract_ips` and `call` with POST only when the
+-- connection could not be made at all, and they go out on a connection
+-- of their own so that libcurl never re-sends them. An API code is an
+-- answer and is never retried.
+--
+-- Names and passwords are ASCII letters and digits, non-empty. Lists of
+-- names or accounts longer than `batch_size` go out as several requests,
+-- `concurrency` at a time. A client is a to-be-closed value;
+-- `tostring(api)` never shows the key.
+-- @type Client
+
+--- Lists the proxy sub-accounts.
+-- @treturn {table,...} accounts: `id`, `username`, `password`, `created_at`,
+-- `remark`, `product_type`, `usage_flow` (KB), `limit_flow` (GB, 0 unlimited),
+-- `status` (`account_status`)
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage for _, a in ipairs(assert(api:list_accounts())) do print(a.username, a.status) end
+-- @function Client:list_accounts
+
+--- Adds proxy accounts.
+-- @tparam {table|string,...} accounts `{username =, password =}` tables or "user:pass" strings
+-- @tparam[opt] table options `remark` (see `change_remark`), `product_type` (`product`)
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err, with `failed` listing the usernames of failed requests
+-- @raise `bad argument` for a bad name, password, remark or product type (nothing is sent)
+-- @usage assert(api:add_accounts({ "team1:s3cret", { username = "team2", password = "pw2" } }, { remark = "ads" }))
+-- @function Client:add_accounts
+
+--- Deletes proxy accounts (irreversible; the provider takes about 5 minutes).
+-- @tparam string|{string,...} names one name or an array
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err, with `failed`
+-- @raise `bad argument` for a bad name (nothing is sent)
+-- @usage assert(api:delete_accounts { "team1", "team2" })
+-- @function Client:delete_accounts
+
+--- Disables proxy accounts.
+-- @tparam string|{string,...} names one name or an array
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err, with `failed`
+-- @raise `bad argument` for a bad name (nothing is sent)
+-- @usage assert(api:disable_accounts "team1")
+-- @function Client:disable_accounts
+
+--- Enables proxy accounts.
+-- @tparam string|{string,...} names one name or an array
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err, with `failed`
+-- @raise `bad argument` for a bad name (nothing is sent)
+-- @usage assert(api:enable_accounts { "team1", "team2" })
+-- @function Client:enable_accounts
+
+--- Changes an account's password (the old one works for about 5 more minutes).
+-- @tparam string name
+-- @tparam string password letters and digits
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @raise `bad argument` for a bad name or password (never echoed)
+-- @usage assert(api:change_password("team1", "n3wPassw0rd"))
+-- @function Client:change_password
+
+--- Changes an account's remark.
+-- @tparam string name
+-- @tparam string remark valid UTF-8 without control characters, at most 64 width
+-- units (ASCII 1, any other code point 2: 32 Chinese characters); "" is allowed
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @raise `bad argument` for a bad name or remark
+-- @usage assert(api:change_remark("team1", "price monitoring"))
+-- @function Client:change_remark
+
+--- Changes an account's traffic limit.
+-- @tparam string name
+-- @tparam integer gb 0..102400; 0 means unlimited
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @raise `bad argument` for a bad name or limit
+-- @usage assert(api:change_limit("team1", 50))
+-- @function Client:change_limit
+
+--- Daily traffic usage.
+-- Times are "YYYY-MM-DD HH:MM:SS" strings naming a real time,
+-- `os.date("*t")`-style tables (missing hour/min/sec count as 0), or integer
+-- epochs (formatted in the process's time zone).
+-- @tparam[opt] table options `start_time`, `end_time` (default: the last 7 days),
+-- `username`, `product_type`
+-- @treturn {table,...} days: `{day = "YYYY-MM-DD", flow = KB}`
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @raise `bad argument` for a malformed time, or a start after the end
+-- @usage for _, d in ipairs(assert(api:usage_flow { start_time = os.time() - 86400 * 30 })) do
+--   print(d.day, d.flow)
+-- end
+-- @function Client:usage_flow
+
+--- One page of the purchased packages.
+-- @tparam[opt] table options `trade_no`, `page` (from 1), `size`, `product_type`
+-- @treturn table `{list = {...}, page =, page_size =, total_count =, total_page =}`;
+-- each package has `id`, `created_at`, `expired_at`, `product_type`, `trade_no`, `order`
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage local page = assert(api:list_products { page = 1, size = 50 })
+-- @function Client:list_products
+
+--- Iterates over the packages of every page.
+-- Stops after `total_page`, or at a short or empty page. On a failure it
+-- raises the error object, as `io.lines` does.
+-- @tparam[opt] table options as for `list_products`
+-- @return an iterator over package tables
+-- @raise the `Error` of a failed page
+-- @usage for product in api:each_product() do print(product.trade_no, product.expired_at) end
+-- @function Client:each_product
+
+--- Extracts proxy IPs.
+-- With a `format` other than "json", the reply is text, split on `lb`
+-- (default: any line break) into the same flat array.
+-- @tparam[opt] table options `cc` (country), `state`, `city`, `num`, `life`
+-- (minutes), `ep` (proxy network), `format`, `lb` (separator)
+-- @treturn {string,...} "ip:port" strings
+-- @return[2] nil
+-- @treturn[2] Error err (never retried once sent: `maybe_applied` on a timeout)
+-- @usage for _, ip in ipairs(assert(api:extract_ips { cc = "US", num = 10 })) do
+--   print(proxyapi.proxy_url(ip, { username = "u", password = "p" }))
+-- end
+-- @function Client:extract_ips
+
+--- Lists the countries the dynamic proxies serve, with their cities.
+-- @treturn {table,...} countries: `name_en`, `name_zh_cn`, `country_code`,
+-- `continent_code`, `items` (`{city =, state =, ...}`)
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage for _, c in ipairs(assert(api:list_cities())) do print(c.country_code, #c.items) end
+-- @function Client:list_cities
+
+--- The cities of a state.
+-- @tparam string country_code e.g. "US"
+-- @tparam string state e.g. "CA"
+-- @treturn {string,...} city names
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage local cities = assert(api:search_cities("US", "CA"))
+-- @function Client:search_cities
+
+--- Lists the countries the dynamic proxies serve, with their states.
+-- @treturn {table,...} countries, each with `items` (`{state =, ...}`)
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage local states = assert(api:list_states())
+-- @function Client:list_states
+
+--- The states of a country.
+-- @tparam string country_code e.g. "US"
+-- @treturn {string,...} state codes
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage local states = assert(api:search_states "DE")
+-- @function Client:search_states
+
+--- One page of static IPs.
+-- @tparam[opt] table options `country_code`, `product_type` (14 or 25), `trade_no`,
+-- `page`, `size`, `status` (`static_status`)
+-- @treturn table the decoded data: a page table like `list_products`'
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage local page = assert(api:list_static_ips { status = proxyapi.static_status.EXPIRING })
+-- @function Client:list_static_ips
+
+--- Iterates over the static IPs of every page; raises on a failure.
+-- @tparam[opt] table options as for `list_static_ips`
+-- @return an iterator over static IP entries
+-- @raise the `Error` of a failed page
+-- @usage for entry in api:each_static_ip { country_code = "US" } do print(entry.ip, entry.port) end
+-- @function Client:each_static_ip
+
+--- Calls any endpoint: the escape hatch.
+-- GET parameters go in the query string, POST ones in a JSON body; the key
+-- is added. GET is retried like a read, POST only when no connection could
+-- be made.
+-- @tparam string method "GET" or "POST"
+-- @tparam string path e.g. "/openapi/ip/v3"
+-- @tparam[opt] table params string keys; string, number or boolean values
+-- @return the decoded `data`, or true when it is null
+-- @return[2] nil
+-- @treturn[2] Error err
+-- @usage local data = assert(api:call("GET", "/openapi/ip/dynamic-states/search", { country_code = "US" }))
+-- @function Client:call
+
+--- Runs a function for every item, with the API calls inside it running
+-- concurrently (libcurl multi, up to `concurrency` at a time) while the
+-- function reads sequentially. Retries and backoff waits inside follow
+-- the same rules as outside and block no other item.
+-- @tparam table items an array
+-- @tparam function fn `fn(api, item)`
+-- @tparam[opt] table options `concurrency` (default: the client's),
+-- `progress` = function(done, total)
+-- @treturn table results: `results[i]` is what `fn` returned for `items[i]`; `results.n == #items`
+-- @treturn table errs: `errs[i]` is a returned `nil, err` or error object, or the
+-- raised value unchanged; always a table
+-- @usage
+-- local results, errs = api:map(names, function(api, name)
+--   return api:change_limit(name, 10)
+-- end, { concurrency = 16 })
+-- @function Client:map
+
+--- Fetches a URL through each proxy, concurrently.
+-- @tparam {string,...} addrs "host:port" or "scheme://[user:pass@]host:port"
+-- @tparam[opt] table options `url` (an http(s) URL), `timeout` (default 5 s),
+-- `username`, `password`, `scheme` (for bare addresses, default "http"),
+-- `concurrency`
+-- @treturn {table,...} one `{addr =, ok =, status =, latency_ms =, err =}` per
+-- address, in order (`err` an `Error`)
+-- @usage for _, r in ipairs(api:check_proxies(ips, { url = "https://example.com/" })) do
+--   print(r.addr, r.ok, r.latency_ms)
+-- end
+-- @function Client:check_proxies
+
+--- The client's settings, without the key.
+-- @treturn table `base_url`, `timeout`, `connect_timeout`, `retries`, `retry_backoff`,
+-- `retry_max_wait`, `concurrency`, `batch_size`, `max_response_bytes`, `dry_run`
+-- (boolean), `paths` (method -> path)
+-- @usage if api:settings().dry_run then print("nothing will change") end
+-- @function Client:settings
+
+--- Frees the client's connections at once; later calls raise. Idempotent;
+-- `__close` and `__gc` do the same.
+-- @usage do local api <close> = proxyapi.new { ... } ... end
+-- @function Client:close
 
 return proxyapi

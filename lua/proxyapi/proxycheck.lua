@@ -14,7 +14,6 @@ local format, find, match, lower, char = string.format, string.find, string.matc
 
 local proxycheck = {}
 
-local SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
 local DEFAULT_URL = "http://www.gstatic.com/generate_204"
 local MAX_BODY = 1024 * 1024
 
@@ -37,7 +36,7 @@ local function parse_proxy(addr, scheme)
     s, rest = scheme, addr
   end
   s = lower(s)
-  if not SCHEMES[s] then
+  if not check.PROXY_SCHEMES[s] then
     return nil, format("'%s': unsupported proxy scheme '%s'", addr, s)
   end
   local userinfo, hostport = match(rest, "^(.*)@([^@]+)$")

@@ -1,7 +1,18 @@
--- A stateful fake of the provider's API over real HTTP/1.1 on loopback.
+--- A stateful fake of the provider's API over real HTTP/1.1 on loopback.
+-- It keeps accounts in memory, enforces the reference's rules, answers
+-- code 3 to a wrong key and (when not verified) 156 to writes, and has
+-- seeded data for everything else; test hooks live under /_fake/ (faults,
+-- request log, state, config, reset, shutdown). `proxyapi-fake` is its
+-- command and `pxlua --fake` runs one for the length of a script.
+--
 -- One thread serves many connections: non-blocking sockets, socket.select,
 -- and one coroutine per connection that suspends while it waits to read, to
 -- write or for a delay, so that a slow reply never holds up the others.
+-- @module proxyapi.fake
+-- @usage
+-- local server = assert(require("proxyapi.fake").new { port = 0 })
+-- print(server.base_url, server.app_key)
+-- server:run()
 local socket = require "socket"
 local cjson = require "cjson"
 local data = require "proxyapi.fake.data"
@@ -68,6 +79,21 @@ local function check(cond, msg)
   if not cond then error("proxyapi.fake.new: " .. msg, 3) end
 end
 
+--- Makes a fake server listening on host:port.
+-- @tparam[opt] table opts
+-- @tparam[opt="127.0.0.1"] string opts.host
+-- @tparam[opt=0] integer opts.port 0: a free port
+-- @tparam[opt] string opts.app_key default: a random 32-character key
+-- @tparam[opt=1] integer opts.seed the seed of the generated data
+-- @tparam[opt=false] boolean opts.empty start with no accounts
+-- @tparam[opt=false] boolean opts.not_verified writes answer code 156
+-- @tparam[opt] table opts.faults fault tables queued at start (see the README)
+-- @tparam[opt] number opts.ttl seconds after which `run` returns
+-- @tparam[opt] file opts.log a file handle for one line per request (no key)
+-- @return a server with fields `base_url`, `app_key`, `port`
+-- @return[2] nil
+-- @treturn[2] string why it could not listen
+-- @raise for malformed options
 function fake.new(opts)
   opts = opts or {}
   check(type(opts) == "table", "options must be a table")
@@ -375,9 +401,11 @@ function Server:accept()
   end
 end
 
--- One turn of the loop: wait up to timeout seconds (less when a delay ends
--- sooner), then accept, read, write and wake what is due. Returns false once
--- the fake has been shut down or closed.
+--- One turn of the loop: wait up to timeout seconds (less when a delay ends
+-- sooner), then accept, read, write and wake what is due.
+-- @tparam[opt=0] number timeout seconds
+-- @treturn boolean false once the fake has been shut down or closed
+-- @function server:step
 function Server:step(timeout)
   if self.closed then return false end
   local now, wait = gettime(), timeout or 0
@@ -425,7 +453,11 @@ function Server:step(timeout)
   return not self.stopped
 end
 
--- Serve until POST /_fake/shutdown, the ttl, or an error; then close.
+--- Serves until POST /_fake/shutdown, the ttl, or an error; then closes.
+-- @treturn boolean true
+-- @return[2] nil
+-- @treturn[2] string the error
+-- @function server:run
 function Server:run()
   local deadline = self.ttl and gettime() + self.ttl
   local ok, err = true, nil
@@ -443,6 +475,8 @@ function Server:run()
   return true
 end
 
+--- Closes the listener and every connection; idempotent.
+-- @function server:close
 function Server:close()
   if self.closed then return end
   self.closed = true
@@ -458,6 +492,8 @@ function Server:__tostring()
   return format("proxyapi.fake (%s)", self.base_url)   -- never the key
 end
 
+--- Parses the command line's `key=value,key=value` form of a fault.
+-- @function parse_fault
 fake.parse_fault = faults.parse_spec
 
 return fake
