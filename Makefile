@@ -68,9 +68,10 @@ test: all lint
 	$(BUSTED)
 
 # pxlua --fake starts the fake API on a free loopback port, points `api`
-# at it, and stops it when the script ends.
+# at it, and stops it when the script ends; cap-traffic disables the
+# accounts that used 20 GB or more.
 demo: all
-	$(BUILD)/pxlua --fake scripts/demo.lua
+	$(BUILD)/pxlua --fake scripts/cap-traffic.lua --threshold 20
 
 # --- packaging: version, install, rockspecs ---
 # The version is written once, in lua/proxyapi/version.lua.

@@ -212,7 +212,7 @@ static void px_release(px_client *c, px_transfer *t) {
 /* Seconds to libcurl's milliseconds, clamped so that a huge timeout
 ** cannot overflow a long. */
 static long px_millis(lua_Number seconds) {
-  if (!(seconds > 0))
+  if (!(seconds >= 0.001)) /* 0 ms would mean "no timeout" to libcurl */
     return 1;
   if (seconds > 2147483.0)
     return 2147483647L;

@@ -442,6 +442,10 @@ static int px_push_key_file(lua_State *L, const char *path) {
   FILE *f = fopen(path, "r");
   if (f == NULL)
     return luaL_error(L, "cannot open app_key file %s: %s", path, strerror(errno));
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return luaL_error(L, "app_key file %s is a directory", path);
+  }
   if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     char mode[8];
     snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));

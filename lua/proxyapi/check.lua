@@ -27,6 +27,22 @@ local function tointeger(value)
 end
 check.tointeger = tointeger
 
+--- A value as an error message may show it: numbers as they are, other
+-- types by name, strings quoted, cut to 40 bytes, control bytes as "?".
+-- @param value
+-- @treturn string
+-- @usage check.shown(("x"):rep(1e6)) --> "xxxx...xxxx..." (40 bytes and "...")
+function check.shown(value)
+  local kind = type(value)
+  if kind == "number" then
+    return tostring(value)
+  elseif kind ~= "string" then
+    return kind == "nil" and "no value" or kind
+  end
+  local cut = #value > 40 and value:sub(1, 40) .. "..." or value
+  return "'" .. (cut:gsub("%c", "?")) .. "'"
+end
+
 --- Raises the standard `bad argument #n to 'fname' (msg)` error.
 -- @tparam integer n the argument's position (after self)
 -- @tparam string fname the method's name
@@ -100,8 +116,7 @@ function check.name(value)
     if value == "" then
       return nil, "account name: empty"
     end
-    local shown = #value > 40 and value:sub(1, 40) .. "..." or value
-    return nil, format("account '%s': letters and digits only", (shown:gsub("%c", "?")))
+    return nil, format("account %s: letters and digits only", check.shown(value))
   end
   return value
 end

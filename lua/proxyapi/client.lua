@@ -11,8 +11,9 @@ local scheduler = require "proxyapi.scheduler"
 local proxycheck = require "proxyapi.proxycheck"
 
 local type, select, pairs, ipairs, next = type, select, pairs, ipairs, next
-local error, tostring, setmetatable = error, tostring, setmetatable
+local error, tostring, setmetatable, getmetatable = error, tostring, setmetatable, getmetatable
 local format, find, sub, gsub = string.format, string.find, string.sub, string.gsub
+local tonumber = tonumber
 local concat, unpack, sort = table.concat, table.unpack, table.sort
 local math_type, huge = math.type, math.huge
 local tointeger = check.tointeger
@@ -64,7 +65,7 @@ local function number_option(opts, name, default, kind, min)
     return default
   end
   if type(v) ~= "number" or v ~= v or v == huge or v == -huge then
-    option_error(format("%s: finite number expected, got %s", name, tostring(v)))
+    option_error(format("%s: finite number expected, got %s", name, check.shown(v)))
   end
   if kind == "integer" then
     local i, msg = check.integer(v, name, min)
@@ -84,38 +85,61 @@ local function is_loopback(host)
   return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
-local function check_base_url(url, insecure)
-  if type(url) ~= "string" or url == "" then
-    option_error("base_url is required (set PROXYAPI_BASE_URL or pass base_url)")
+--- The app_key and base_url come from options or, when absent, from the
+-- environment; a bad value is reported under the name it was given by.
+local function required_string(opts, name, variable)
+  local value, label = opts[name], name
+  if value == nil then
+    value, label = getenv(variable), variable
+    if value == nil or value == "" then
+      option_error(format("%s is required (set %s or pass %s)", name, variable, name))
+    end
+  elseif type(value) ~= "string" then
+    option_error(format("%s: string expected, got %s", name, type(value)))
+  end
+  return value, label
+end
+
+local function check_base_url(url, label, insecure)
+  if url == "" then
+    option_error(label .. ": empty")
+  end
+  if find(url, "%c") then
+    option_error(label .. ": control characters are not allowed")
   end
   local scheme, authority, rest = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
   scheme = scheme and scheme:lower()
   if scheme ~= "http" and scheme ~= "https" then
-    option_error("base_url: http:// or https:// URL expected")
+    option_error(label .. ": http:// or https:// URL expected")
   end
   if authority == "" or find(authority, "@", 1, true) or find(authority, "%s") then
-    option_error("base_url: a host (without credentials) expected")
+    option_error(label .. ": a host (without credentials) expected")
   end
   if rest ~= "" and not find(rest, "^/[^?#%s]*$") then
-    option_error("base_url: no query, fragment or spaces expected after the host")
+    option_error(label .. ": no query, fragment or spaces expected after the host")
   end
-  local host = authority:match("^(%[[%x:.]+%])") or authority:match("^([^:]+)")
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
   if host == nil then
-    option_error("base_url: a host expected")
+    host, port = authority:match("^([^:%[%]]+)(.*)$")
+  end
+  local port_number = port and tointeger(tonumber(port:match("^:(%d+)$")))
+  if host == nil or port ~= "" and not (port_number and port_number >= 1 and port_number <= 65535) then
+    option_error(label .. ": host[:port] expected, with a port from 1 to 65535")
   end
   if scheme == "http" and not insecure and not is_loopback(host:lower()) then
-    option_error("base_url: plain http would send the app_key in clear text; use https "
+    option_error(label .. ": plain http would send the app_key in clear text; use https "
       .. "(plain http is allowed for loopback hosts, or with insecure = true)")
   end
   return scheme .. "://" .. authority .. gsub(rest, "/+$", "")
 end
 
-local function check_app_key(key)
-  if type(key) ~= "string" or key == "" then
-    option_error("app_key is required (set PROXYAPI_APP_KEY or pass app_key)")
+local function check_app_key(key, label)
+  if key == "" then
+    option_error(label .. ": empty")
   end
-  if find(key, "[%c%s]") or #key > 1024 then
-    option_error("app_key: printable characters without spaces expected")
+  -- printable ASCII only: the key goes raw into JSON and percent-encoded into URLs
+  if not find(key, "^[\33-\126]+$") or #key > 1024 then
+    option_error(label .. ": printable ASCII characters without spaces expected (at most 1024)")
   end
   return key
 end
@@ -136,8 +160,8 @@ local function check_proxy(proxy)
 end
 
 local function check_path(path, label)
-  if type(path) ~= "string" or not find(path, "^/[^?#%s]*$") then
-    option_error(format("%s: a path starting with / expected", label))
+  if type(path) ~= "string" or not find(path, "^/[^?#%s%c]*$") then
+    option_error(format("%s: a path starting with / (no query, spaces or control characters) expected", label))
   end
   return path
 end
@@ -165,6 +189,17 @@ local function resolve_paths(prefix, overrides)
     end
   end
   return paths
+end
+
+--- A file that opens and reads (a directory opens, but fails to read).
+local function readable_file(path)
+  local f = not find(path, "%z") and io.open(path, "r")
+  if not f then
+    return false
+  end
+  local _, err = f:read(0)
+  f:close()
+  return err == nil
 end
 
 local function dry_run_writer(value)
@@ -204,21 +239,18 @@ function client.new(opts, version)
   if insecure ~= nil and type(insecure) ~= "boolean" then
     option_error("insecure: boolean expected, got " .. type(insecure))
   end
-  local key = check_app_key(opts.app_key or getenv "PROXYAPI_APP_KEY")
-  local base_url = check_base_url(opts.base_url or getenv "PROXYAPI_BASE_URL", insecure)
+  local key = check_app_key(required_string(opts, "app_key", "PROXYAPI_APP_KEY"))
+  local url, url_label = required_string(opts, "base_url", "PROXYAPI_BASE_URL")
+  local base_url = check_base_url(url, url_label, insecure)
   local prefix = opts.prefix
   if prefix ~= nil then
-    if type(prefix) ~= "string" or not (prefix == "" or find(prefix, "^/[^?#%s]*[^/?#%s]$")) then
+    if type(prefix) ~= "string" or not (prefix == "" or find(prefix, "^/[^?#%s%c]*[^/?#%s%c]$")) then
       option_error("prefix: a path such as \"/openapi\" expected (or \"\" for none)")
     end
   end
   local ca_file = opts.ca_file
-  if ca_file ~= nil then
-    local f = type(ca_file) == "string" and io.open(ca_file, "r")
-    if not f then
-      option_error("ca_file: readable file expected")
-    end
-    f:close()
+  if ca_file ~= nil and not (type(ca_file) == "string" and readable_file(ca_file)) then
+    option_error("ca_file: a readable file expected")
   end
   local st = {
     key = key,
@@ -606,7 +638,13 @@ Client.each_static_ip = pager("each_static_ip", "list_static_ips")
 -- ---------------------------------------------------------------------
 -- The escape hatch
 
-local function call_value(value, key, post)
+-- lua-cjson 2.1 writes numbers with 14 significant digits: larger integers
+-- would change on their way into a JSON body
+local JSON_EXACT = 1e14
+
+--- A parameter of `call`, checked: scalars for a query string; for a JSON
+-- body also plain tables (no metatable: cjson reads them raw), all the way down.
+local function call_value(value, key, post, depth)
   local kind = type(value)
   if kind == "string" or kind == "boolean" then
     return value
@@ -614,8 +652,28 @@ local function call_value(value, key, post)
     if value ~= value or value == huge or value == -huge then
       return nil, format("params.%s: finite number expected", key)
     end
-    return tointeger(value) or value
+    value = tointeger(value) or value
+    if post and math_type(value) == "integer" and (value >= JSON_EXACT or value <= -JSON_EXACT) then
+      return nil, format("params.%s: integers of 15 digits or more do not go exactly into a JSON body; "
+        .. "pass it as a string", key)
+    end
+    return value
   elseif kind == "table" and post then
+    if getmetatable(value) ~= nil then
+      return nil, format("params.%s: a plain table (without a metatable) expected", key)
+    end
+    if (depth or 0) > 32 then
+      return nil, format("params.%s: nested too deeply", key)
+    end
+    for k, v in next, value do
+      if type(k) ~= "string" and math_type(k) ~= "integer" then
+        return nil, format("params.%s: keys must be strings or integers", key)
+      end
+      local _, msg = call_value(v, key .. "." .. tostring(k), post, (depth or 0) + 1)
+      if msg then
+        return nil, msg
+      end
+    end
     return value
   end
   return nil, format("params.%s: string, number or boolean expected, got %s", key, kind)
@@ -629,8 +687,8 @@ function Client:call(method, path, params)
     arg_error(1, "call", "'GET' or 'POST' expected")
   end
   method = method:upper()
-  if type(path) ~= "string" or not find(path, "^/[^?#%s]*$") then
-    arg_error(2, "call", "a path starting with / (without query) expected")
+  if type(path) ~= "string" or not find(path, "^/[^?#%s%c]*$") then
+    arg_error(2, "call", "a path starting with / (without query, spaces or control characters) expected")
   end
   local keys = {}
   if params ~= nil then

@@ -37,18 +37,21 @@ local function parse_proxy(addr, scheme)
   end
   s = lower(s)
   if not check.PROXY_SCHEMES[s] then
-    return nil, format("'%s': unsupported proxy scheme '%s'", addr, s)
+    return nil, format("%s: unsupported proxy scheme %s", check.shown(addr), check.shown(s))
   end
   local userinfo, hostport = match(rest, "^(.*)@([^@]+)$")
   hostport = hostport or rest
   hostport = match(hostport, "^(.-)/?$")
   if not (find(hostport, "^[%w%.%-]+:%d+$") or find(hostport, "^%[[%x:]+%]:%d+$")) then
-    return nil, format("'%s': host:port expected", addr)
+    return nil, format("%s: host:port expected", check.shown(addr))
   end
   local user, pass
   if userinfo then
     user, pass = match(userinfo, "^([^:]*):(.*)$")
     user, pass = unescape(user or userinfo), pass and unescape(pass)
+    if find(user, "%z") or pass and find(pass, "%z") then
+      return nil, format("%s: credentials with a NUL", check.shown(addr))
+    end
   end
   return s .. "://" .. hostport, user, pass
 end
@@ -66,18 +69,29 @@ function proxycheck.run(st, addrs, opts)
   if o == nil then
     arg_error(2, "check_proxies", msg)
   end
-  local url = o.url or DEFAULT_URL
-  if type(url) ~= "string" or not find(url, "^[hH][tT][tT][pP][sS]?://[^%s]+$") then
+  local url = o.url
+  if url == nil then
+    url = DEFAULT_URL
+  elseif type(url) ~= "string" or not find(url, "^[hH][tT][tT][pP][sS]?://[^%s%c]+$") then
     arg_error(2, "check_proxies", "url: http:// or https:// URL expected")
   end
-  local timeout = o.timeout or 5
-  if type(timeout) ~= "number" or not (timeout > 0 and timeout < 1e6) then
+  local timeout = o.timeout
+  if timeout == nil then
+    timeout = 5
+  elseif type(timeout) ~= "number" or not (timeout > 0 and timeout < 1e6) then
     arg_error(2, "check_proxies", "timeout: positive number of seconds expected")
   end
   for _, field in ipairs { "username", "password" } do
-    if o[field] ~= nil and type(o[field]) ~= "string" then
-      arg_error(2, "check_proxies", field .. ": string expected")
+    if o[field] ~= nil and (type(o[field]) ~= "string" or find(o[field], "%z")) then
+      arg_error(2, "check_proxies", field .. ": string without NUL expected")
     end
+  end
+  local scheme = o.scheme
+  if scheme == nil then
+    scheme = "http"
+  elseif type(scheme) ~= "string" or not check.PROXY_SCHEMES[lower(scheme)] then
+    arg_error(2, "check_proxies", "scheme: one of http, https, socks4, socks4a, socks5, socks5h expected, got "
+      .. check.shown(scheme))
   end
   local concurrency = st.concurrency
   if o.concurrency ~= nil then
@@ -88,7 +102,7 @@ function proxycheck.run(st, addrs, opts)
   end
   local targets, n = {}, #addrs
   for i = 1, n do
-    local proxy, user, pass = parse_proxy(addrs[i], o.scheme or "http")
+    local proxy, user, pass = parse_proxy(addrs[i], scheme)
     if proxy == nil then
       arg_error(1, "check_proxies", format("proxy #%d: %s", i, user))
     end

@@ -2,7 +2,7 @@
 -- made when a script first uses them, and the progress bar.
 -- @module proxyapi.pxlua
 
-local require, rawset, rawget, type, error = require, rawset, rawget, type, error
+local require, rawset, rawget, type, error, pcall, tostring = require, rawset, rawget, type, error, pcall, tostring
 local getmetatable, setmetatable = getmetatable, setmetatable
 local getenv, format, rep, floor = os.getenv, string.format, string.rep, math.floor
 
@@ -53,7 +53,13 @@ function pxlua.make_client(config)
   if config.tty then
     options.progress = pxlua.progress_bar(io.stderr)
   end
-  return proxyapi.new(options)
+  local ok, api = pcall(proxyapi.new, options)
+  if not ok then
+    -- the script never called new: say which setting is wrong instead
+    error("cannot make the global 'api' from the command line and the environment: "
+      .. tostring(api):gsub("^bad argument #1 to 'new' %((.*)%)$", "%1"), 0)
+  end
+  return api
 end
 
 --- Installs the lazy globals `proxyapi` and `api` in _G, keeping any
