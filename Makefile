@@ -25,7 +25,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
 CFLAGS   ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 
-CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_json.c
+CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_json.c csrc/px_normalise.c
 CORE_HDR := csrc/px.h
 LUA_SRC  := $(sort $(wildcard lua/proxyapi/*.lua lua/proxyapi/*/*.lua))
 # module name = path under lua/ with / as . (init.lua names its folder)

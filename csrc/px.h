@@ -28,6 +28,9 @@ void px_register(lua_State *L, const luaL_Reg *funcs, int uv);
 void px_json_private(lua_State *L);
 void px_json_open(lua_State *L, int uv);
 
+/* px_normalise.c */
+const char *px_normalise(lua_State *L, int idx, const char *text, size_t len);
+
 /* px_client.c */
 void px_client_open(lua_State *L, int uv);
 

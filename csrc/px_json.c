@@ -2,117 +2,14 @@
 ** px_json.c: marshalling between the wire and Lua values.
 **
 ** Replies are decoded by a private lua-cjson instance and then
-** normalised in place: lua-cjson 2.1 reads every number as a float and
-** keeps JSON nulls as a sentinel, while users expect integers, absent
-** fields and dense arrays.
+** normalised in place (px_normalise.c); queries are percent-encoded here.
 */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "px.h"
-
-#define PX_MAX_DEPTH 1000
-
-static const char *px_normalise(lua_State *L, int idx, int depth, int *changed);
-
-static int px_is_null(lua_State *L, int idx) {
-  /* cjson.null is a light userdata holding NULL */
-  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
-}
-
-/* Replaces a whole float at idx by an integer; refuses NaN and infinity. */
-static const char *px_normalise_number(lua_State *L, int idx, int *changed) {
-  lua_Number x;
-  lua_Integer i;
-  if (lua_isinteger(L, idx))
-    return NULL;
-  x = lua_tonumber(L, idx);
-  if (isnan(x) || isinf(x))
-    return "number out of range in reply";
-  if (x == floor(x) && lua_numbertointeger(x, &i)) {
-    lua_pushinteger(L, i);
-    lua_replace(L, idx);
-    *changed = 1;
-  }
-  return NULL;
-}
-
-/* A JSON array (integer keys 1..n): drop nulls so that # and ipairs see
-** every item, and normalise the items. */
-static const char *px_normalise_array(lua_State *L, int t, lua_Integer n, int depth) {
-  lua_Integer i, j = 1;
-  for (i = 1; i <= n; i++) {
-    int changed = 0;
-    const char *err;
-    lua_rawgeti(L, t, i);
-    if (px_is_null(L, -1)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    err = px_normalise(L, lua_gettop(L), depth + 1, &changed);
-    if (err != NULL) {
-      lua_pop(L, 1);
-      return err;
-    }
-    if (changed || i != j)
-      lua_rawseti(L, t, j);
-    else
-      lua_pop(L, 1);
-    j++;
-  }
-  for (; j <= n; j++) {
-    lua_pushnil(L);
-    lua_rawseti(L, t, j);
-  }
-  return NULL;
-}
-
-/* A JSON object: null fields become absent. Assigning to (or clearing)
-** an existing field during lua_next is allowed. */
-static const char *px_normalise_object(lua_State *L, int t, int depth) {
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) {
-    int changed = 0;
-    const char *err;
-    if (px_is_null(L, -1)) {
-      lua_pop(L, 1);
-      lua_pushvalue(L, -1);
-      lua_pushnil(L);
-      lua_rawset(L, t);
-      continue;
-    }
-    err = px_normalise(L, lua_gettop(L), depth + 1, &changed);
-    if (err != NULL) {
-      lua_pop(L, 2);
-      return err;
-    }
-    if (changed) {
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, t);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
-  return NULL;
-}
-
-static const char *px_normalise(lua_State *L, int idx, int depth, int *changed) {
-  switch (lua_type(L, idx)) {
-  case LUA_TNUMBER:
-    return px_normalise_number(L, idx, changed);
-  case LUA_TTABLE: {
-    lua_Integer n;
-    if (depth > PX_MAX_DEPTH || !lua_checkstack(L, 6))
-      return "reply nested too deeply";
-    n = (lua_Integer)lua_rawlen(L, idx);
-    return n > 0 ? px_normalise_array(L, idx, n, depth) : px_normalise_object(L, idx, depth);
-  }
-  default:
-    return NULL;
-  }
-}
 
 /*
 ** Decodes the string at idx with the private cjson instance (an upvalue
@@ -121,9 +18,11 @@ static const char *px_normalise(lua_State *L, int idx, int depth, int *changed) 
 ** propagate.
 */
 int px_json_decode(lua_State *L, int idx) {
-  int status, changed = 0;
-  const char *err;
+  int status;
+  size_t len;
+  const char *text, *err;
   idx = lua_absindex(L, idx);
+  text = lua_tolstring(L, idx, &len);
   lua_pushvalue(L, PX_UV_DECODE);
   lua_pushvalue(L, idx); /* the same string: no copy of the reply */
   status = lua_pcall(L, 1, 1, 0);
@@ -134,12 +33,12 @@ int px_json_decode(lua_State *L, int idx) {
     lua_remove(L, -2);
     return 0;
   }
-  if (px_is_null(L, -1)) {
+  if (lua_type(L, -1) == LUA_TLIGHTUSERDATA) { /* a JSON null */
     lua_pop(L, 1);
     lua_pushnil(L);
     return 1;
   }
-  err = px_normalise(L, lua_gettop(L), 0, &changed);
+  err = px_normalise(L, -1, text, len);
   if (err != NULL) {
     lua_pop(L, 1);
     lua_pushstring(L, err);
@@ -173,6 +72,18 @@ static void px_add_escaped(luaL_Buffer *b, const char *s, size_t len) {
   }
 }
 
+/* The shortest text (15 to 17 digits) that reads back as the same double:
+** 2.5e-07, not 2.4999999999999999e-07. */
+static int px_format_float(double x, char *out, size_t size) {
+  int precision, n = 0;
+  for (precision = 15; precision <= 17; precision++) {
+    n = snprintf(out, size, "%.*g", precision, x);
+    if (strtod(out, NULL) == x)
+      break;
+  }
+  return n;
+}
+
 /* Formats the number at idx as the wire wants it: whole numbers as
 ** integers (9, never 9.0). */
 static int px_format_number(lua_State *L, int idx, char *out, size_t size) {
@@ -185,7 +96,7 @@ static int px_format_number(lua_State *L, int idx, char *out, size_t size) {
     return -1;
   if (x == floor(x) && lua_numbertointeger(x, &i))
     return snprintf(out, size, LUA_INTEGER_FMT, (LUAI_UACINT)i);
-  return snprintf(out, size, "%.17g", (double)x);
+  return px_format_float((double)x, out, size);
 }
 
 /*
@@ -217,7 +128,7 @@ void px_query_append(lua_State *L, luaL_Buffer *b, int idx) {
         luaL_error(L, "query item #%d is not a finite number", (int)i);
       if (i > 1)
         luaL_addchar(b, (i & 1) ? '&' : '=');
-      luaL_addlstring(b, num, (size_t)len);
+      px_add_escaped(b, num, (size_t)len); /* "1e+20": a raw '+' reads as a space */
       break;
     case LUA_TBOOLEAN:
       s = lua_toboolean(L, -1) ? "true" : "false";

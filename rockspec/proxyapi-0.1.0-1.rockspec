@@ -29,7 +29,7 @@ build = {
   type = "builtin",
   modules = {
     ["proxyapi.core"] = {
-      sources = { "csrc/px_core.c", "csrc/px_client.c", "csrc/px_json.c" },
+      sources = { "csrc/px_core.c", "csrc/px_client.c", "csrc/px_json.c", "csrc/px_normalise.c" },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "csrc", "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

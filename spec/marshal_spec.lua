@@ -90,6 +90,73 @@ describe("C core: reply decoding", function()
   end)
 end)
 
+describe("C core: normalisation guided by the text", function()
+  -- a reference of API.md's rules in plain Lua, over cjson's raw result
+  local raw = require("cjson").new()
+  local function reference(v)
+    if type(v) == "number" then
+      return math.tointeger(v) or v
+    elseif type(v) == "table" then
+      local out = {}
+      if rawlen(v) > 0 then
+        for i = 1, rawlen(v) do
+          if v[i] ~= raw.null then out[#out + 1] = reference(v[i]) end
+        end
+      else
+        for k, x in pairs(v) do
+          if x ~= raw.null then out[k] = reference(x) end
+        end
+      end
+      return out
+    end
+    return v
+  end
+
+  -- random documents with what the text scan must get right
+  local KEYS = { "a", "b", "code", "list", [[q\"uote]], [[back\\]], [[\u0041]], "1", "" }
+  local STRINGS = { [["x"]], [["\""]], [["\\"]], [["\\\""]], [["a\\\\"]], [["null"]], [["1.5"]], [["{["]] }
+  local NUMBERS = { "0", "-0", "7", "-12", "3.0", "2.5", "1e2", "-1.5e-3", "1E+2", "123456789012", "0.0" }
+  local function document(rand, depth)
+    local pick = rand(depth > 4 and 4 or 7)
+    if pick == 1 then return STRINGS[rand(#STRINGS)]
+    elseif pick == 2 then return NUMBERS[rand(#NUMBERS)]
+    elseif pick == 3 then return ({ "null", "true", "false" })[rand(3)]
+    elseif pick == 4 then return "null"
+    elseif pick <= 5 then
+      local items = {}
+      for i = 1, rand(5) - 1 do items[i] = document(rand, depth + 1) end
+      return "[ " .. table.concat(items, " ,") .. "]"
+    else
+      local members = {}
+      for i = 1, rand(5) - 1 do
+        members[i] = '"' .. KEYS[rand(#KEYS)] .. '" : ' .. document(rand, depth + 1)
+      end
+      return "{" .. table.concat(members, ",\n") .. " }"
+    end
+  end
+
+  it("agrees with a full walk on 3000 random documents", function()
+    local seed = 12345
+    local function rand(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    for _ = 1, 3000 do
+      local text = "{\"code\":200,\"data\":" .. document(rand, 0) .. "}"
+      local ok, expected = pcall(raw.decode, text)
+      if ok then
+        assert.same(reference(expected), (decode(text)), text)
+      end
+    end
+  end)
+
+  it("leaves a reply without numbers or nulls untouched below the envelope", function()
+    local t = assert(decode('{"code":200.0,"data":{"list":[{"name_en":"A","items":[{"city":"x"}]}]}}'))
+    assert.equal("integer", math.type(t.code))
+    assert.same({ list = { { name_en = "A", items = { { city = "x" } } } } }, t.data)
+  end)
+end)
+
 describe("C core: query encoding", function()
   it("percent-encodes everything but unreserved characters", function()
     assert.equal("k=a%20b%2Fc%3Fd%26e%3Df%2Bg%25h~-._",
@@ -97,6 +164,11 @@ describe("C core: query encoding", function()
     assert.equal("city=S%C3%A3o%20Paulo", core.encode_query { "city", "São Paulo" })
     assert.equal("lb=%0D%0A", core.encode_query { "lb", "\r\n" })
     assert.equal("z=%00", core.encode_query { "z", "\0" })
+  end)
+
+  it("percent-encodes the text of floats ('+' would read as a space)", function()
+    assert.equal("k=1e%2B20", core.encode_query { "k", 1e20 })
+    assert.equal("k=2.5e-07", core.encode_query { "k", 2.5e-7 })
   end)
 
   it("writes whole numbers as integers and keeps the order given", function()
