@@ -187,6 +187,20 @@ check-torture: $(BUILD)/torture $(BUILD)/asan/torture | check-deps
 
 checks: check-asan check-valgrind check-gc check-torture
 
+# libFuzzer targets of the C core (csrc/fuzz/: reply decoding and
+# normalisation, query and body encoding), built with clang under ASan and
+# UBSan into $(BUILD)/fuzz/ and run FUZZ_SECONDS each from the seeds in
+# spec/fuzz/; a crash or a broken invariant fails and leaves the input in
+# $(BUILD)/fuzz/ (add it to spec/fuzz/regressions or the encode seeds).
+FUZZ_DEBS    := clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+
+fuzz: all
+	@scripts/install-deps $(FUZZ_DEBS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) scripts/fuzz
+
 clean:
 	rm -rf $(BUILD)
 

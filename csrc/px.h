@@ -12,13 +12,12 @@
 #define PX_CLIENT_TYPE "proxyapi.Client"
 
 /*
-** Upvalues of every core function that marshals JSON: the decode and
-** encode functions of a private cjson instance, so that a user's
-** cjson settings never change what the core sends or reads.
+** The upvalue of every core function that reads JSON: the decode function
+** of a private cjson instance, so that a user's cjson settings never
+** change what the core reads. Bodies are written by px_json_encode.
 */
 #define PX_UV_DECODE lua_upvalueindex(1)
-#define PX_UV_ENCODE lua_upvalueindex(2)
-#define PX_NUPVALUES 2
+#define PX_NUPVALUES 1
 
 /* px_json.c */
 int px_json_decode(lua_State *L, int idx);

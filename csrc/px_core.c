@@ -86,8 +86,8 @@ int luaopen_proxyapi_core(lua_State *L) {
       return luaL_error(L, "libcurl: global initialisation failed");
     curl_ready = 1;
   }
-  px_json_private(L); /* decode, encode: upvalues of the marshalling functions */
-  uv = lua_gettop(L) - 1;
+  px_json_private(L); /* decode: the upvalue of the marshalling functions */
+  uv = lua_gettop(L);
   luaL_newlib(L, px_core_funcs);
   px_json_open(L, uv);
   px_client_open(L, uv);

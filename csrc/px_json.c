@@ -47,12 +47,191 @@ int px_json_decode(lua_State *L, int idx) {
   return 1;
 }
 
+static int px_format_number(lua_State *L, int idx, char *out, size_t size);
+
+/* ---- request bodies ----
+** Written here rather than by lua-cjson 2.1, whose encoder keeps 14
+** significant digits (123456789012345 would go out as 1.2345678901234e+14)
+** and cannot be told otherwise: integers exactly, floats as the shortest
+** text that reads back as the same double. The text grows in a userdata
+** at a fixed stack slot, so an error frees it.
+*/
+
+typedef struct px_out {
+  lua_State *L;
+  char *data;
+  size_t len, cap;
+  int slot;
+} px_out;
+
+static void px_put(px_out *o, const char *s, size_t n) {
+  if (o->cap - o->len < n) {
+    size_t cap = o->cap ? o->cap : 256;
+    char *grown;
+    while (cap - o->len < n) {
+      if (cap > ((size_t)-1) / 2)
+        luaL_error(o->L, "JSON body too large");
+      cap *= 2;
+    }
+    grown = lua_newuserdatauv(o->L, cap, 0);
+    if (o->len > 0)
+      memcpy(grown, o->data, o->len);
+    lua_replace(o->L, o->slot); /* the old one goes to the collector */
+    o->data = grown;
+    o->cap = cap;
+  }
+  memcpy(o->data + o->len, s, n);
+  o->len += n;
+}
+
+static void px_put_string(px_out *o, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i, run = 0;
+  px_put(o, "\"", 1);
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[6];
+    size_t elen = 2;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    px_put(o, s + run, i - run);
+    run = i + 1;
+    esc[0] = '\\';
+    switch (c) {
+    case '"':
+      esc[1] = '"';
+      break;
+    case '\\':
+      esc[1] = '\\';
+      break;
+    case '\n':
+      esc[1] = 'n';
+      break;
+    case '\r':
+      esc[1] = 'r';
+      break;
+    case '\t':
+      esc[1] = 't';
+      break;
+    case '\b':
+      esc[1] = 'b';
+      break;
+    case '\f':
+      esc[1] = 'f';
+      break;
+    default:
+      memcpy(esc + 1, "u00", 3);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      elen = 6;
+    }
+    px_put(o, esc, elen);
+  }
+  px_put(o, s + run, n - run);
+  px_put(o, "\"", 1);
+}
+
+static void px_put_value(px_out *o, int idx, int depth);
+
+/* A table: an array when its keys are exactly 1..n (n > 0), else an
+** object with string keys; {} for an empty one, as lua-cjson writes it. */
+static void px_put_table(px_out *o, int t, int depth) {
+  lua_State *L = o->L;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, t), count = 0, i;
+  int array = n > 0;
+  if (depth >= 1000 || !lua_checkstack(L, 4)) /* lua-cjson reads 1000 levels */
+    luaL_error(L, "cannot encode a table nested this deeply (or a cycle) in JSON");
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    lua_pop(L, 1);
+    count++;
+    if (lua_type(L, -1) != LUA_TSTRING && !(array && lua_isinteger(L, -1)))
+      luaL_error(L, "cannot encode a table with %s keys in JSON (strings, or an array 1..n)",
+                 luaL_typename(L, -1));
+  }
+  if (array && count != n)
+    luaL_error(L, "cannot encode a table with both array items and other keys in JSON");
+  if (array) {
+    px_put(o, "[", 1);
+    for (i = 1; i <= n; i++) {
+      if (i > 1)
+        px_put(o, ",", 1);
+      lua_rawgeti(L, t, i);
+      px_put_value(o, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    }
+    px_put(o, "]", 1);
+    return;
+  }
+  px_put(o, "{", 1);
+  count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    size_t klen;
+    const char *key = lua_tolstring(L, -2, &klen);
+    if (count++ > 0)
+      px_put(o, ",", 1);
+    px_put_string(o, key, klen);
+    px_put(o, ":", 1);
+    px_put_value(o, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  px_put(o, "}", 1);
+}
+
+static void px_put_value(px_out *o, int idx, int depth) {
+  lua_State *L = o->L;
+  char num[64];
+  int n;
+  size_t len;
+  const char *s;
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING:
+    s = lua_tolstring(L, idx, &len);
+    px_put_string(o, s, len);
+    break;
+  case LUA_TNUMBER:
+    n = px_format_number(L, idx, num, sizeof num);
+    if (n < 0)
+      luaL_error(L, "cannot encode NaN or infinity in JSON");
+    px_put(o, num, (size_t)n);
+    break;
+  case LUA_TBOOLEAN:
+    if (lua_toboolean(L, idx))
+      px_put(o, "true", 4);
+    else
+      px_put(o, "false", 5);
+    break;
+  case LUA_TTABLE:
+    if (lua_getmetatable(L, idx)) /* read raw, a proxy would go out as {} */
+      luaL_error(L, "cannot encode a table with a metatable in JSON");
+    px_put_table(o, idx, depth);
+    break;
+  case LUA_TNIL:
+    px_put(o, "null", 4);
+    break;
+  case LUA_TLIGHTUSERDATA:
+    if (lua_touserdata(L, idx) == NULL) { /* cjson.null */
+      px_put(o, "null", 4);
+      break;
+    }
+    /* fall through */
+  default:
+    luaL_error(L, "cannot encode a %s in JSON", luaL_typename(L, idx));
+  }
+}
+
 /* Pushes the JSON text of the value at idx; raises if it cannot be encoded. */
 int px_json_encode(lua_State *L, int idx) {
+  px_out o;
   idx = lua_absindex(L, idx);
-  lua_pushvalue(L, PX_UV_ENCODE);
-  lua_pushvalue(L, idx);
-  lua_call(L, 1, 1);
+  memset(&o, 0, sizeof o);
+  o.L = L;
+  lua_pushnil(L);
+  o.slot = lua_gettop(L);
+  px_put_value(&o, idx, 0);
+  lua_pushlstring(L, o.data ? o.data : "", o.len);
+  lua_remove(L, o.slot);
   return 1;
 }
 
@@ -174,15 +353,15 @@ static const luaL_Reg px_json_funcs[] = {
     {NULL,           NULL        },
 };
 
-/* Registers funcs into the table on top, with the marshalling upvalues
-** (decode at uv, encode at uv + 1). */
+/* Registers funcs into the table on top, with the marshalling upvalue
+** (the private decode function, at uv). */
 void px_register(lua_State *L, const luaL_Reg *funcs, int uv) {
   lua_pushvalue(L, uv);
-  lua_pushvalue(L, uv + 1);
   luaL_setfuncs(L, funcs, PX_NUPVALUES);
 }
 
-/* Pushes decode and encode of a private cjson instance, configured once. */
+/* Pushes the decode function of a private cjson instance, configured
+** once: a user's cjson settings never change what the core reads. */
 void px_json_private(lua_State *L) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "cjson");
@@ -192,13 +371,9 @@ void px_json_private(lua_State *L) {
   lua_getfield(L, -1, "decode_invalid_numbers");
   lua_pushboolean(L, 0);
   lua_call(L, 1, 0);
-  lua_getfield(L, -1, "encode_invalid_numbers");
-  lua_pushboolean(L, 0);
-  lua_call(L, 1, 0);
   lua_getfield(L, -1, "decode");
-  lua_getfield(L, -2, "encode");
-  lua_remove(L, -3);
-  lua_remove(L, -3);
+  lua_remove(L, -2);
+  lua_remove(L, -2);
 }
 
 /* Adds the marshalling functions to the module table on top. */

@@ -159,16 +159,19 @@ typedef struct px_fix {
 
 typedef struct px_scan {
   lua_State *L;
-  const char *end;
   px_fix *fix; /* in a userdata at `slot`, so an error frees it */
-  int n, cap, slot, bad;
+  int n, cap, slot;
 } px_scan;
 
-static const char *px_skip_space(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    p++;
-  return p;
-}
+/* A container open during the scan. */
+typedef struct px_level {
+  int is_array, expect_key, first;
+  lua_Integer index; /* arrays: the position of the current item */
+  const char *key;   /* objects: the current member's key */
+  size_t keylen;
+  int key_escaped;
+  int members, leaves, containers, escapes, nulls;
+} px_level;
 
 /* Nonzero when one of the 8 bytes of x is b (the classic SWAR test). */
 static uint64_t px_has_byte(uint64_t x, unsigned char b) {
@@ -206,8 +209,7 @@ static const char *px_skip_string(const char *p, const char *end, int *escaped) 
 }
 
 /* Records a member whose value needs work, after its subtree. */
-static void px_record(px_scan *s, const char *key, size_t keylen, lua_Integer index, int kind, int before,
-                      int nulls) {
+static void px_record(px_scan *s, const px_level *at, int kind, int before, int nulls) {
   px_fix *f;
   if (s->n == s->cap) {
     int cap = s->cap ? s->cap * 2 : 32;
@@ -219,112 +221,141 @@ static void px_record(px_scan *s, const char *key, size_t keylen, lua_Integer in
     s->cap = cap;
   }
   f = &s->fix[s->n];
-  f->key = key;
-  f->keylen = keylen;
-  f->index = index;
+  f->key = at->is_array ? NULL : at->key;
+  f->keylen = at->keylen;
+  f->index = at->index;
   f->kind = kind;
   f->size = s->n - before;
   f->nulls = nulls;
   s->n++;
 }
 
-static const char *px_scan_value(px_scan *s, const char *p, int depth, int *kind, int *nulls);
-
-static const char *px_scan_object(px_scan *s, const char *p, int depth, int *kind) {
-  const char *end = s->end;
-  int first = s->n, escapes = 0, members = 0, leaves = 0, containers = 0;
-  p = px_skip_space(p + 1, end);
-  while (p < end && *p == '"') {
-    int escaped, value_kind, nulls = 0, before = s->n;
-    const char *key = p + 1;
-    size_t keylen;
-    p = px_skip_string(key, end, &escaped);
-    keylen = (size_t)(p - 1 - key);
-    p = px_skip_space(p, end);
-    if (p >= end || *p != ':')
-      break;
-    p = px_scan_value(s, px_skip_space(p + 1, end), depth, &value_kind, &nulls);
-    members++;
-    if (value_kind != PX_NONE) {
-      escapes |= escaped;
-      if (value_kind == PX_NUMBER || value_kind == PX_NULL)
-        leaves++;
-      else
-        containers++;
-      px_record(s, key, keylen, 0, value_kind, before, nulls);
-    }
-    p = px_skip_space(p, end);
-    if (p < end && *p == ',')
-      p = px_skip_space(p + 1, end);
+/* A value of kind `kind` ended inside `at` (its subtree's entries start
+** at `before`). */
+static void px_value(px_scan *s, px_level *at, int kind, int before, int nulls) {
+  if (at->is_array) {
+    if (kind == PX_NULL) /* only the compaction needs to know */
+      at->nulls = 1;
+    else if (kind != PX_NONE)
+      px_record(s, at, kind, before, nulls);
+    return;
   }
-  if (p >= end || *p != '}')
-    s->bad = 1;
-  /* Walk it whole when the text's keys are not the table's (escapes),
-  ** or when most members need work anyway: lua_next is cheaper then
-  ** than a lookup per key. */
-  if (escapes || (containers == 0 && leaves * 2 >= members && leaves > 0)) {
-    s->n = first;
-    *kind = PX_WHOLE;
-  } else {
-    *kind = s->n > first ? PX_OBJECT : PX_NONE;
-  }
-  return p + 1;
+  at->members++;
+  if (kind == PX_NONE)
+    return;
+  at->escapes |= at->key_escaped;
+  if (kind == PX_NUMBER || kind == PX_NULL)
+    at->leaves++;
+  else
+    at->containers++;
+  px_record(s, at, kind, before, nulls);
 }
 
-static const char *px_scan_array(px_scan *s, const char *p, int depth, int *kind, int *nulls) {
-  const char *end = s->end;
-  lua_Integer index = 0;
-  int first = s->n;
-  p = px_skip_space(p + 1, end);
-  while (p < end && *p != ']') {
-    int item_kind, item_nulls = 0, before = s->n;
-    index++;
-    p = px_scan_value(s, p, depth, &item_kind, &item_nulls);
-    if (item_kind == PX_NULL) /* only the compaction needs to know */
-      *nulls = 1;
-    else if (item_kind != PX_NONE)
-      px_record(s, NULL, 0, index, item_kind, before, item_nulls);
-    p = px_skip_space(p, end);
-    if (p < end && *p == ',')
-      p = px_skip_space(p + 1, end);
-    else if (p < end && *p != ']')
-      break;
+/* The kind of the container `at` that just closed. An object is walked
+** whole when the text's keys are not the table's (escapes), or when most
+** members need work anyway: lua_next is cheaper then than a lookup per key. */
+static int px_close(px_scan *s, const px_level *at) {
+  if (at->is_array)
+    return s->n > at->first || at->nulls ? PX_ARRAY : PX_NONE;
+  if (at->escapes || (at->containers == 0 && at->leaves > 0 && at->leaves * 2 >= at->members)) {
+    s->n = at->first;
+    return PX_WHOLE;
   }
-  if (p >= end || *p != ']')
-    s->bad = 1;
-  *kind = s->n > first || *nulls ? PX_ARRAY : PX_NONE;
-  return p + 1;
+  return s->n > at->first ? PX_OBJECT : PX_NONE;
 }
 
-static const char *px_scan_value(px_scan *s, const char *p, int depth, int *kind, int *nulls) {
-  const char *end = s->end;
-  int escaped;
-  *kind = PX_NONE;
-  if (p >= end || depth > PX_MAX_DEPTH) {
-    s->bad = 1;
-    return end;
-  }
-  switch (*p) {
-  case '"':
-    return px_skip_string(p + 1, end, &escaped);
-  case '{':
-    return px_scan_object(s, p, depth + 1, kind);
-  case '[':
-    return px_scan_array(s, p, depth + 1, kind, nulls);
-  case 't':
-    return p + 4;
-  case 'f':
-    return p + 5;
-  case 'n':
-    *kind = PX_NULL;
-    return p + 4;
-  default:
-    *kind = PX_NUMBER;
-    while (p < end &&
-           ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E'))
+/*
+** Reads the text of a valid JSON document (cjson has parsed it) in one
+** loop over an explicit stack of open containers. Returns the root's
+** kind (and whether the root array holds nulls), or -1 for text it does
+** not understand.
+*/
+static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_nulls) {
+  px_level levels[PX_MAX_DEPTH + 2];
+  px_level *at = &levels[0]; /* the root: a pseudo-array of one item */
+  int root = PX_NONE;
+  memset(at, 0, sizeof *at);
+  at->is_array = 1;
+  while (p < end) {
+    int kind = PX_NONE, escaped;
+    const char *start = p;
+    switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+    case ':':
       p++;
-    return p;
+      continue;
+    case ',':
+      at->expect_key = !at->is_array;
+      p++;
+      continue;
+    case '"':
+      p = px_skip_string(p + 1, end, &escaped);
+      if (at->expect_key) {
+        at->key = start + 1;
+        at->keylen = (size_t)(p - 1 - at->key);
+        at->key_escaped = escaped;
+        at->expect_key = 0;
+        continue;
+      }
+      break;
+    case '{':
+    case '[':
+      if (at - levels > PX_MAX_DEPTH)
+        return -1;
+      at->index += at->is_array;
+      at++;
+      memset(at, 0, sizeof *at);
+      at->is_array = *p == '[';
+      at->expect_key = !at->is_array;
+      at->first = s->n;
+      p++;
+      continue;
+    case '}':
+    case ']': {
+      int closed, first = at->first, nulls = at->nulls;
+      if (at == levels || at->is_array != (*p == ']'))
+        return -1;
+      closed = px_close(s, at);
+      at--;
+      p++;
+      if (at == levels) {
+        *root_nulls = nulls;
+        root = closed;
+      } else {
+        px_value(s, at, closed, first, nulls);
+      }
+      continue;
+    }
+    case 't':
+      p += 4;
+      break;
+    case 'f':
+      p += 5;
+      break;
+    case 'n':
+      kind = PX_NULL;
+      p += 4;
+      break;
+    default:
+      kind = PX_NUMBER;
+      while (p < end &&
+             ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E'))
+        p++;
+      if (p == start)
+        return -1;
+    }
+    /* a scalar value ended */
+    if (at == levels)
+      root = kind;
+    else {
+      at->index += at->is_array;
+      px_value(s, at, kind, s->n, 0);
+    }
   }
+  return at == levels ? root : -1;
 }
 
 /* ---- doing the work the text asked for ---- */
@@ -397,16 +428,13 @@ const char *px_normalise(lua_State *L, int idx, const char *text, size_t len) {
     return px_normalise_value(L, idx, 0, &changed);
   memset(&s, 0, sizeof s);
   s.L = L;
-  s.end = text + len;
   lua_pushnil(L); /* the slot of the entries' userdata */
   s.slot = lua_gettop(L);
-  px_scan_value(&s, px_skip_space(text, s.end), 0, &kind, &nulls);
-  if (s.bad) /* not the text cjson read: never expected, but walk it all */
+  kind = px_scan_text(&s, text, text + len, &nulls);
+  if (kind < 0 || kind == PX_WHOLE) /* -1: never expected, but then walk it all */
     err = px_normalise_value(L, idx, 0, &changed);
   else if (kind == PX_OBJECT || kind == PX_ARRAY)
     err = px_apply(L, idx, s.fix, s.n, kind == PX_ARRAY, nulls, 0);
-  else if (kind == PX_WHOLE)
-    err = px_normalise_value(L, idx, 0, &changed);
   else
     err = NULL;
   lua_remove(L, s.slot);

@@ -157,6 +157,55 @@ describe("C core: normalisation guided by the text", function()
   end)
 end)
 
+describe("C core: body encoding", function()
+  local encode = core.json_encode
+
+  it("writes integers exactly and floats as the shortest text that reads back", function()
+    assert.equal('{"n":123456789012345}', encode { n = 123456789012345 })
+    assert.equal("[9223372036854775807,-9223372036854775808,5,0]",
+      encode { math.maxinteger, math.mininteger, 5.0, -0.0 })
+    assert.equal("[0.30000000000000004,0.1,2.5e-07,1e+300]", encode { 0.1 + 0.2, 0.1, 2.5e-7, 1e300 })
+  end)
+
+  it("escapes strings as JSON does and keeps UTF-8 bytes", function()
+    assert.equal('["a\\"b\\\\c\\n\\t\\u0001\\u001f/é"]', encode { 'a"b\\c\n\t\1\31/é' })
+  end)
+
+  it("writes arrays, objects, {} for an empty table, and null", function()
+    assert.equal('[[1,2],{"k":true},{},null]', encode { { 1, 2 }, { k = true }, {}, require("cjson").null })
+    assert.equal("null", encode(nil))
+  end)
+
+  it("reads back what it writes", function()
+    local value = { list = { { id = 1, name = "x\0y", ratio = 0.25, tags = { "a", "b" } } }, ok = false }
+    assert.same(value, core.json_decode(encode(value)))
+  end)
+
+  it("refuses what JSON cannot hold, with a clear error", function()
+    for _, case in ipairs {
+      { { 0 / 0 }, "cannot encode NaN or infinity in JSON" },
+      { { math.huge }, "cannot encode NaN or infinity in JSON" },
+      { { print }, "cannot encode a function in JSON" },
+      { { 1, x = 2 }, "cannot encode a table with both array items and other keys in JSON" },
+      { { [2] = 1 }, "cannot encode a table with number keys in JSON (strings, or an array 1..n)" },
+      { { setmetatable({}, {}) }, "cannot encode a table with a metatable in JSON" },
+    } do
+      assert.has_error(function() encode(case[1]) end, case[2])
+    end
+    local cycle = {}
+    cycle[1] = cycle
+    assert.has_error(function() encode(cycle) end,
+      "cannot encode a table nested this deeply (or a cycle) in JSON")
+  end)
+
+  it("nests as deep as lua-cjson reads, and no deeper", function()
+    local deep = {}
+    for _ = 1, 999 do deep = { deep } end
+    assert.is_table(core.json_decode(encode(deep)))
+    assert.has_error(function() encode { deep } end)
+  end)
+end)
+
 describe("C core: query encoding", function()
   it("percent-encodes everything but unreserved characters", function()
     assert.equal("k=a%20b%2Fc%3Fd%26e%3Df%2Bg%25h~-._",

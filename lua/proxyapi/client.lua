@@ -638,10 +638,6 @@ Client.each_static_ip = pager("each_static_ip", "list_static_ips")
 -- ---------------------------------------------------------------------
 -- The escape hatch
 
--- lua-cjson 2.1 writes numbers with 14 significant digits: larger integers
--- would change on their way into a JSON body
-local JSON_EXACT = 1e14
-
 --- A parameter of `call`, checked: scalars for a query string; for a JSON
 -- body also plain tables (no metatable: cjson reads them raw), all the way down.
 local function call_value(value, key, post, depth)
@@ -652,12 +648,7 @@ local function call_value(value, key, post, depth)
     if value ~= value or value == huge or value == -huge then
       return nil, format("params.%s: finite number expected", key)
     end
-    value = tointeger(value) or value
-    if post and math_type(value) == "integer" and (value >= JSON_EXACT or value <= -JSON_EXACT) then
-      return nil, format("params.%s: integers of 15 digits or more do not go exactly into a JSON body; "
-        .. "pass it as a string", key)
-    end
-    return value
+    return tointeger(value) or value
   elseif kind == "table" and post then
     if getmetatable(value) ~= nil then
       return nil, format("params.%s: a plain table (without a metatable) expected", key)
