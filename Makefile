@@ -228,6 +228,9 @@ $(BUILD)/bench/curl_init: csrc/bench/curl_init.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ csrc/bench/curl_init.c $(CURL_LIBS)
 
+# BENCH_ARGS=--quick: one short pass (CI checks that the bench runs)
+BENCH_ARGS ?=
+
 bench: all $(BENCH_BIN)
 	@scripts/install-deps $(BENCH_DEBS)
-	$(LUA) scripts/bench/run.lua --build $(BUILD)
+	$(LUA) scripts/bench/run.lua --build $(BUILD) $(BENCH_ARGS)
