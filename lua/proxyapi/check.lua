@@ -102,6 +102,36 @@ local function is_alnum(s)
   return find(s, "^[A-Za-z0-9]+$") ~= nil
 end
 
+--- An optional integer of at least `min`: `default` when absent.
+-- @param value
+-- @param default
+-- @tparam string label names it in the message
+-- @tparam integer min
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage local n = assert(check.optional_integer(opts.concurrency, 8, "concurrency", 1))
+function check.optional_integer(value, default, label, min)
+  if value == nil then
+    return default
+  end
+  return check.integer(value, label, min)
+end
+
+--- A proxy scheme libcurl takes, in any case; returned in lower case.
+-- @param value
+-- @return the value as it goes on the wire
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @usage check.proxy_scheme("SOCKS5") --> "socks5"
+function check.proxy_scheme(value)
+  local scheme = type(value) == "string" and value:lower()
+  if not check.PROXY_SCHEMES[scheme] then
+    return nil, "scheme: one of http, https, socks4, socks4a, socks5, socks5h expected, got " .. check.shown(value)
+  end
+  return scheme
+end
+
 --- An account name: ASCII letters and digits, non-empty.
 -- @param value
 -- @return the value as it goes on the wire

@@ -724,12 +724,10 @@ function Client:map(items, fn, opts)
   if o == nil then
     arg_error(3, "map", msg)
   end
-  local concurrency = st.concurrency
-  if o.concurrency ~= nil then
-    concurrency, msg = check.integer(o.concurrency, "concurrency", 1)
-    if concurrency == nil then
-      arg_error(3, "map", msg)
-    end
+  local concurrency
+  concurrency, msg = check.optional_integer(o.concurrency, st.concurrency, "concurrency", 1)
+  if concurrency == nil then
+    arg_error(3, "map", msg)
   end
   local progress = o.progress
   if progress ~= nil and type(progress) ~= "function" then

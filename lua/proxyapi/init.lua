@@ -24,7 +24,7 @@ local client = require "proxyapi.client"
 local errors = require "proxyapi.errors"
 local check = require "proxyapi.check"
 
-local type, tostring = type, tostring
+local type = type
 local format, find, gsub = string.format, string.find, string.gsub
 local tointeger = check.tointeger
 local arg_error = check.arg_error
@@ -160,10 +160,13 @@ function proxyapi.proxy_url(addr, options)
   if type(options) ~= "table" then
     arg_error(2, "proxy_url", "table of options expected, got " .. type(options))
   end
-  local scheme = options.scheme or "http"
-  if not check.PROXY_SCHEMES[scheme] then
-    arg_error(2, "proxy_url", "scheme: one of http, https, socks4, socks4a, socks5, socks5h expected, got "
-      .. tostring(scheme))
+  local scheme = "http"
+  if options.scheme ~= nil then
+    local msg
+    scheme, msg = check.proxy_scheme(options.scheme)
+    if scheme == nil then
+      arg_error(2, "proxy_url", msg)
+    end
   end
   local user, pass = options.username, options.password
   if user ~= nil and type(user) ~= "string" or pass ~= nil and type(pass) ~= "string" then

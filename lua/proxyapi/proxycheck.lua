@@ -86,19 +86,16 @@ function proxycheck.run(st, addrs, opts)
       arg_error(2, "check_proxies", field .. ": string without NUL expected")
     end
   end
-  local scheme = o.scheme
-  if scheme == nil then
-    scheme = "http"
-  elseif type(scheme) ~= "string" or not check.PROXY_SCHEMES[lower(scheme)] then
-    arg_error(2, "check_proxies", "scheme: one of http, https, socks4, socks4a, socks5, socks5h expected, got "
-      .. check.shown(scheme))
-  end
-  local concurrency = st.concurrency
-  if o.concurrency ~= nil then
-    concurrency, msg = check.integer(o.concurrency, "concurrency", 1)
-    if concurrency == nil then
+  local scheme, concurrency = "http"
+  if o.scheme ~= nil then
+    scheme, msg = check.proxy_scheme(o.scheme)
+    if scheme == nil then
       arg_error(2, "check_proxies", msg)
     end
+  end
+  concurrency, msg = check.optional_integer(o.concurrency, st.concurrency, "concurrency", 1)
+  if concurrency == nil then
+    arg_error(2, "check_proxies", msg)
   end
   local targets, n = {}, #addrs
   for i = 1, n do
