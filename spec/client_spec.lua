@@ -23,13 +23,7 @@ local function show(v)
   return tostring(v)
 end
 
-local function lines_of(text)
-  local lines = {}
-  for line in text:gmatch("([^\n]*)\n") do
-    lines[#lines + 1] = line
-  end
-  return lines
-end
+local lines_of = helper.lines
 
 describe("the module", function()
   it("has a VERSION of the form x.y.z", function()

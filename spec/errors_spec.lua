@@ -38,7 +38,6 @@ end
 
 describe("errors and retries against the fake API", function()
   local fake, api, seeded
-  local extra = {} -- clients a test made, closed after it
 
   lazy_setup(function()
     fake = helper.start_fake()
@@ -63,17 +62,12 @@ describe("errors and retries against the fake API", function()
   end)
 
   after_each(function()
-    for i = #extra, 1, -1 do
-      extra[i]:close()
-      extra[i] = nil
-    end
+    fake:close_clients()
   end)
 
   --- A client of the fake, closed after the test.
   local function client(options)
-    local c = fake:client(options)
-    extra[#extra + 1] = c
-    return c
+    return fake:client(options)
   end
 
   --- The requests the fake received for `path`, in order.
@@ -89,17 +83,11 @@ describe("errors and retries against the fake API", function()
 
   --- A client of a port nobody listens on; `infos` collects on_request.
   local function refused_client(infos, options)
-    local settings = {
-      app_key = fake.app_key, base_url = "http://127.0.0.1:" .. helper.refused_port(), proxy = false,
+    return fake:client({
+      base_url = "http://127.0.0.1:" .. helper.refused_port(),
       retries = 2, retry_backoff = 0.01, timeout = 2, connect_timeout = 1,
       on_request = function(info) infos[#infos + 1] = info end,
-    }
-    for k, v in pairs(options or {}) do
-      settings[k] = v
-    end
-    local c = proxyapi.new(settings)
-    extra[#extra + 1] = c
-    return c
+    }, options)
   end
 
   describe("HTTP 500 on every try", function()

@@ -103,7 +103,6 @@ end
 
 describe("fault matrix", function()
   local fake, names, initial
-  local clients = {}
 
   lazy_setup(function()
     fake = helper.start_fake()
@@ -125,23 +124,11 @@ describe("fault matrix", function()
   end)
 
   after_each(function()
-    for i = #clients, 1, -1 do
-      clients[i]:close()
-      clients[i] = nil
-    end
+    fake:close_clients()
   end)
 
   local function client(extra)
-    local settings = {}
-    for k, v in pairs(OPTIONS) do
-      settings[k] = v
-    end
-    for k, v in pairs(extra or {}) do
-      settings[k] = v
-    end
-    local c = fake:client(settings)
-    clients[#clients + 1] = c
-    return c
+    return fake:client(OPTIONS, extra)
   end
 
   -- The columns. A single call: run(api, cell) returns what the method

@@ -85,20 +85,36 @@ function Fake:accounts()
 end
 
 function Fake:stop()
+  self:close_clients()
   pcall(self.control, self, "POST", "/_fake/shutdown")
   self.pipe:close()
 end
 
---- A client of the fake: no proxy, short backoff; `options` win.
-function Fake:client(options)
+--- A client of the fake: no proxy, short backoff; the option tables
+-- given win, later ones over earlier ones. `close_clients` closes it.
+function Fake:client(...)
   local settings = {
     base_url = self.base_url, app_key = self.app_key, proxy = false,
     retry_backoff = 0.01, timeout = 5,
   }
-  for k, v in pairs(options or {}) do
-    settings[k] = v
+  for i = 1, select("#", ...) do
+    for k, v in pairs(select(i, ...) or {}) do
+      settings[k] = v
+    end
   end
-  return require("proxyapi").new(settings)
+  local c = require("proxyapi").new(settings)
+  -- held weakly: a test may drop a client to see it collected
+  self.clients = self.clients or setmetatable({}, { __mode = "k" })
+  self.clients[c] = true
+  return c
+end
+
+--- Closes every client `client` made that is still alive (for after_each).
+function Fake:close_clients()
+  for c in pairs(self.clients or {}) do
+    c:close()
+  end
+  self.clients = nil
 end
 
 --- A loopback port nobody listens on (connections are refused).
@@ -142,6 +158,15 @@ end
 --- Runs pxlua with the given argument string.
 function helper.pxlua(args, stdin, env)
   return helper.run((env and env .. " " or "") .. helper.PXLUA .. " " .. args, stdin)
+end
+
+--- The lines of a text, each without its "\n" (a last line without one is left out).
+function helper.lines(text)
+  local list = {}
+  for line in text:gmatch("([^\n]*)\n") do
+    list[#list + 1] = line
+  end
+  return list
 end
 
 --- Writes text to a new temporary file and returns its name.

@@ -48,13 +48,7 @@ local function interrupt(args, env)
   return code, out, err, socket.gettime() - t0
 end
 
-local function lines(text)
-  local list = {}
-  for line in text:gmatch("([^\n]*)\n") do
-    list[#list + 1] = line
-  end
-  return list
-end
+local lines = helper.lines
 
 local function plain(s)
   return (s:gsub("%W", "%%%0"))

@@ -7,11 +7,7 @@ local cjson = require "cjson"
 local quote = helper.quote
 local KB_PER_GB = 1024 * 1024
 
-local function lines_of(text)
-  local lines = {}
-  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-  return lines
-end
+local lines_of = helper.lines
 
 local function int(v)
   return math.tointeger(v)

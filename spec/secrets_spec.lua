@@ -64,7 +64,6 @@ end
 
 describe("the app_key never leaks", function()
   local fake, odd
-  local clients = {}
 
   lazy_setup(function()
     fake = helper.start_fake()
@@ -84,29 +83,19 @@ describe("the app_key never leaks", function()
   end)
 
   after_each(function()
-    for i = #clients, 1, -1 do
-      clients[i]:close()
-      clients[i] = nil
-    end
+    fake:close_clients()
+    odd:close_clients()
   end)
 
   local function client(server, options)
-    local c = server:client(options)
-    clients[#clients + 1] = c
-    return c
+    return server:client(options)
   end
 
   local function refused_client(key, options)
-    local settings = {
-      app_key = key, base_url = "http://127.0.0.1:" .. helper.refused_port(), proxy = false,
+    return fake:client({
+      app_key = key, base_url = "http://127.0.0.1:" .. helper.refused_port(),
       retries = 0, timeout = 2, connect_timeout = 1,
-    }
-    for k, v in pairs(options or {}) do
-      settings[k] = v
-    end
-    local c = proxyapi.new(settings)
-    clients[#clients + 1] = c
-    return c
+    }, options)
   end
 
   it("the fake with the odd key is really using it", function()
