@@ -81,7 +81,7 @@ local SHOW_FAKE = [[
 assert(api:list_accounts())
 local me = io.open("/proc/self/stat"):read("a"):match("^%d+")
 local kids = io.open("/proc/" .. me .. "/task/" .. me .. "/children"):read("a")
-io.write(require("proxyapi.client").states[api].base_url, " ", kids, "\n")
+io.write(api:settings().base_url, " ", kids, "\n")
 io.stdout:flush()
 ]]
 

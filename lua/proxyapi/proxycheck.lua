@@ -145,6 +145,5 @@ function proxycheck.run(st, addrs, opts)
   return results
 end
 
-proxycheck.parse_proxy = parse_proxy
 
 return proxycheck

@@ -67,7 +67,7 @@ local REASON = {
 }
 
 local FLAG_AT_MOST_ONCE, FLAG_RAW = 1, 2
-transport.FLAG_AT_MOST_ONCE, transport.FLAG_RAW = FLAG_AT_MOST_ONCE, FLAG_RAW
+transport.FLAG_RAW = FLAG_RAW
 
 local function protocol(status, msg)
   return { kind = "protocol", status = status, msg = msg, retryable = false }
