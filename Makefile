@@ -6,11 +6,14 @@ CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
 
-DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev \
-        lua-busted luarocks lua-check pkg-config lua-socket libreadline-dev \
-        tinyproxy microsocks clang-format cppcheck
+# Debian packages: what building and running need, and what the tests and
+# linters add. `make` itself installs nothing; `make deps` (run first by
+# `make test`, `make demo` and CI) installs what is missing.
+DEBS      := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev pkg-config \
+             libreadline-dev lua-socket lua-sql-sqlite3 lua-argparse
+TEST_DEBS := lua-busted luarocks lua-check tinyproxy microsocks clang-format cppcheck
 
-# Recursive (=) so that pkg-config runs after `deps` has installed it.
+# Recursive (=) so that pkg-config runs when a recipe needs it, after deps.
 PKGS       = lua5.4 libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 CURL_LIBS  = $(shell pkg-config --libs libcurl)
@@ -23,10 +26,11 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
             -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS   ?= $(OPT)
-ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DPX_USE_READLINE -fPIC $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Icsrc
 
-CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_json.c csrc/px_normalise.c
-CORE_HDR := csrc/px.h
+# the C core (proxyapi.core) and the host around it
+CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_transfer.c csrc/px_result.c csrc/px_request.c csrc/px_json.c csrc/px_normalise.c csrc/px_scrub.c
+HOST_SRC := csrc/pxlua.c csrc/pxlua_fake.c csrc/pxlua_repl.c
 LUA_SRC  := $(sort $(wildcard lua/proxyapi/*.lua lua/proxyapi/*/*.lua))
 # module name = path under lua/ with / as . (init.lua names its folder)
 LUA_MODS  = $(foreach f,$(LUA_SRC),$(subst /,.,$(patsubst lua/%.lua,%,$(patsubst %/init.lua,%.lua,$(f))))=$(f))
@@ -34,43 +38,78 @@ LUA_MODS  = $(foreach f,$(LUA_SRC),$(subst /,.,$(patsubst lua/%.lua,%,$(patsubst
 BUSTED   := $(LUA) /usr/bin/busted
 LUA_FILES = lua scripts scripts/proxyapi-fake scripts/embed-lua spec
 
-.PHONY: all deps check-deps test lint demo clean
+.PHONY: all deps test lint demo clean
 
 all: $(BUILD)/proxyapi/core.so $(BUILD)/pxlua
 
 deps:
-	@scripts/install-deps $(DEBS)
+	@scripts/install-deps $(DEBS) $(TEST_DEBS)
 
-$(BUILD)/proxyapi/core.so: $(CORE_SRC) $(CORE_HDR) | deps
+# Objects are compiled once, with dependency files; a plain build and a
+# sanitizer build (for make check-asan) each have their own.
+obj = $(patsubst csrc/%.c,$(1)/%.o,$(2))
+CORE_OBJ      = $(call obj,$(BUILD)/obj,$(CORE_SRC))
+HOST_OBJ      = $(call obj,$(BUILD)/obj,$(HOST_SRC)) $(BUILD)/obj/px_embedded.o
+SAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_CORE_OBJ = $(call obj,$(BUILD)/asan/obj,$(CORE_SRC))
+ASAN_HOST_OBJ = $(call obj,$(BUILD)/asan/obj,$(HOST_SRC)) $(BUILD)/asan/obj/px_embedded.o
+
+$(BUILD)/obj/%.o: csrc/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/px_embedded.c: $(LUA_SRC) scripts/embed-lua | deps
+$(BUILD)/obj/px_embedded.o: $(BUILD)/px_embedded.c
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/asan/obj/%.o: csrc/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/asan/obj/px_embedded.o: $(BUILD)/px_embedded.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+$(BUILD)/proxyapi/core.so: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(CURL_LIBS) -lm
+
+$(BUILD)/px_embedded.c: $(LUA_SRC) scripts/embed-lua
 	@mkdir -p $(@D)
 	$(LUA) scripts/embed-lua $@ $(LUA_MODS)
 
-# Lua and cjson linked statically (the host exports Lua's API with -Wl,-E
-# for the C modules scripts load); libcurl from Debian's shared library.
-$(BUILD)/pxlua: csrc/pxlua.c csrc/px_embed.h $(BUILD)/px_embedded.c $(CORE_SRC) $(CORE_HDR) | deps
-	$(CC) $(ALL_CFLAGS) -DPX_USE_READLINE -Icsrc -o $@ csrc/pxlua.c $(BUILD)/px_embedded.c $(CORE_SRC) \
-	  -Wl,-E $(LUA_A) $(CJSON_A) $(CURL_LIBS) -lreadline -lm -ldl
+# The one link of a host: Lua and cjson statically (it exports Lua's API
+# with -Wl,-E for the C modules scripts load), libcurl from Debian's shared
+# library. LINK_FLAGS adds the sanitizers for the checked build.
+HOST_LIBS = -Wl,-E $(LUA_A) $(CJSON_A) $(CURL_LIBS) -lm -ldl
+define link_host
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LINK_FLAGS) -o $@ $^ $(HOST_LIBS) $(LINK_LIBS)
+endef
+
+$(BUILD)/pxlua: LINK_LIBS = -lreadline
+$(BUILD)/pxlua: $(HOST_OBJ) $(CORE_OBJ)
+	$(link_host)
 
 C_FILES   = $(shell find csrc -name '*.[ch]')
 CPPCHECK := cppcheck --error-exitcode=1 --enable=warning,style,performance,portability --std=c11 \
             --inline-suppr --quiet --suppress=missingIncludeSystem --suppress=toomanyconfigs
 
-lint: | deps
+lint:
 	luacheck -q $(LUA_FILES)
 	clang-format --dry-run -Werror $(C_FILES)
 	$(CPPCHECK) -I csrc $(filter %.c,$(C_FILES))
 
-test: all lint
+test: deps
+	@$(MAKE) --no-print-directory all lint
 	$(BUSTED)
 
 # pxlua --fake starts the fake API on a free loopback port, points `api`
 # at it, and stops it when the script ends; cap-traffic disables the
 # accounts that used 20 GB or more.
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	$(BUILD)/pxlua --fake scripts/cap-traffic.lua --threshold 20
 
 # --- packaging: version, install, rockspecs ---
@@ -94,9 +133,11 @@ DOC_DEBS  := lua-ldoc lua-discount
 # The API reference, from the doc comments in lua/ (lua/config.ld).
 docs: $(BUILD)/doc/index.html
 
-$(BUILD)/doc/index.html: lua/config.ld $(LUA_SRC) | deps
+$(BUILD)/doc/index.html: lua/config.ld $(LUA_SRC) scripts/gen-doc
 	@scripts/install-deps $(DOC_DEBS)
 	rm -rf $(BUILD)/doc
+	@mkdir -p $(BUILD)/ldoc
+	$(LUA) scripts/gen-doc $(BUILD)/ldoc/client_methods.lua
 	ldoc -c lua/config.ld -d $(CURDIR)/$(BUILD)/doc . > /dev/null
 
 $(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
@@ -128,7 +169,7 @@ uninstall:
 
 # Both rockspecs build and install against Debian's packages, and the
 # installed module works from outside the checkout.
-check-rockspec: | deps
+check-rockspec: deps
 	scripts/check-rockspec $(VERSION) $(ROCKSPECS)
 
 # An install into a scratch DESTDIR works from there, and uninstall leaves
@@ -140,8 +181,6 @@ check-install: all
 # Each runs the whole spec suite through a pxlua binary: its core and Lua
 # are built in, and busted runs on it like on lua5.4.
 
-SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_LIBS  = -Wl,-E $(LUA_A) $(CJSON_A) $(CURL_LIBS) -lm -ldl
 ASAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 VALGRIND  := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
              --show-leak-kinds=definite --child-silent-after-fork=yes
@@ -152,17 +191,17 @@ CHECK_DEBS := valgrind libclang-rt-14-dev clang
 check-deps:
 	@scripts/install-deps $(CHECK_DEBS)
 
-$(BUILD)/asan/pxlua: csrc/pxlua.c csrc/px_embed.h $(BUILD)/px_embedded.c $(CORE_SRC) $(CORE_HDR) | deps
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DPX_USE_READLINE -Icsrc -o $@ csrc/pxlua.c $(BUILD)/px_embedded.c \
-	  $(CORE_SRC) $(HOST_LIBS) -lreadline
+$(BUILD)/asan/pxlua: LINK_FLAGS = $(SAN_FLAGS)
+$(BUILD)/asan/pxlua: LINK_LIBS = -lreadline
+$(BUILD)/asan/pxlua: $(ASAN_HOST_OBJ) $(ASAN_CORE_OBJ)
+	$(link_host)
 
-$(BUILD)/asan/torture: csrc/test/torture.c $(CORE_SRC) $(CORE_HDR) | deps
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Icsrc -o $@ csrc/test/torture.c $(CORE_SRC) $(HOST_LIBS)
+$(BUILD)/asan/torture: LINK_FLAGS = $(SAN_FLAGS)
+$(BUILD)/asan/torture: $(BUILD)/asan/obj/test/torture.o $(ASAN_CORE_OBJ)
+	$(link_host)
 
-$(BUILD)/torture: csrc/test/torture.c $(CORE_SRC) $(CORE_HDR) | deps
-	$(CC) $(ALL_CFLAGS) -Icsrc -o $@ csrc/test/torture.c $(CORE_SRC) $(HOST_LIBS)
+$(BUILD)/torture: $(BUILD)/obj/test/torture.o $(CORE_OBJ)
+	$(link_host)
 
 # pxlua processes the specs start are the sanitized build too
 check-asan: all $(BUILD)/asan/pxlua | check-deps

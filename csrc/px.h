@@ -1,42 +1,140 @@
 /*
 ** proxyapi.core: private declarations shared by the C files of the core.
+**
+**   px_core.c       the module: clock, sleep, the interrupt flag
+**   px_client.c     the proxyapi.Client userdata and its internal functions
+**   px_transfer.c   transfers: the pool, libcurl callbacks, the drive loop
+**   px_result.c     a finished transfer as one Lua result table
+**   px_request.c    a request value as a query string or a JSON body
+**   px_json.c       reply decoding (a private cjson) and the JSON writer
+**   px_normalise.c  decoded replies made the way users expect them
+**   px_scrub.c      the app_key removed from any text, in every spelling
 */
 #ifndef PX_H
 #define PX_H
 
 #include <stddef.h>
 
+#include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
+
+/* The options the core sets need these libcurl versions: CURLOPT_PREREQFUNCTION
+** 7.80, curl_easy_header 7.84, CURLOPT_PROTOCOLS_STR 7.85. */
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "proxyapi needs libcurl 7.85.0 or newer (CURLOPT_PROTOCOLS_STR, curl_easy_header)"
+#endif
 
 #define PX_CLIENT_TYPE "proxyapi.Client"
 
 /*
 ** The upvalue of every core function that reads JSON: the decode function
 ** of a private cjson instance, so that a user's cjson settings never
-** change what the core reads. Bodies are written by px_json_encode.
+** change what the core reads.
 */
 #define PX_UV_DECODE lua_upvalueindex(1)
 #define PX_NUPVALUES 1
 
-/* px_json.c */
-int px_json_decode(lua_State *L, int idx);
-int px_json_encode(lua_State *L, int idx);
-void px_query_append(lua_State *L, luaL_Buffer *b, int idx);
+/* How a reply body is handed back (the `reply` field of a request). */
+enum { PX_REPLY_JSON, PX_REPLY_MAYBE_TEXT, PX_REPLY_IGNORE };
+
+typedef struct px_buf {
+  char *data;
+  size_t len, cap;
+} px_buf;
+
+struct px_client;
+
+typedef struct px_transfer {
+  CURL *easy;
+  struct px_client *client;
+  struct px_transfer *prev, *next; /* in the client's active or idle list */
+  lua_Integer id, owner;           /* owner: the loop that collects it (0: a blocking call) */
+  px_buf reply, request;
+  CURLcode result;
+  int reply_mode;
+  int in_multi, done, reported, too_large, out_of_memory, cancelled;
+  int headers_done; /* the blank line after the final status's headers arrived */
+  int disposable;   /* has options of its own (a proxy): never pooled */
+  int sends;        /* requests libcurl started, its own silent resends included */
+  char errbuf[CURL_ERROR_SIZE];
+} px_transfer;
+
+typedef struct px_client {
+  CURLM *multi;
+  CURL *prototype; /* holds the shared options; transfers duplicate it */
+  struct curl_slist *get_headers, *post_headers;
+  px_transfer *active, *idle;
+  int nidle;
+  lua_Integer last_id;
+  size_t max_reply;
+  long timeout_ms;
+  char *key; /* the app_key, added to every request; NULL for a client without one */
+  size_t key_len;
+  lua_Alloc alloc;
+  void *alloc_ud;
+  int closed;
+} px_client;
+
+/* px_core.c: set from a signal handler, read by transfers in flight */
+void px_set_interrupted(int on);
+int px_is_interrupted(void);
+double px_now(void);
 void px_register(lua_State *L, const luaL_Reg *funcs, int uv);
+
+/* px_client.c */
+void *px_realloc(px_client *c, void *p, size_t osize, size_t nsize);
+int px_buf_reserve(px_client *c, px_buf *b, size_t extra);
+void px_buf_free(px_client *c, px_buf *b);
+void px_client_open(lua_State *L, int uv);
+
+/* px_transfer.c */
+px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer owner);
+void px_transfer_drive(lua_State *L, px_client *c, int wait_ms);
+void px_transfer_cancel(px_client *c, px_transfer *t);
+void px_transfer_release(px_client *c, px_transfer *t);
+void px_transfer_destroy(px_client *c, px_transfer *t);
+px_transfer *px_transfer_find(px_client *c, lua_Integer id);
+void px_transfer_configure(px_client *c, CURL *prototype);
+
+/* px_result.c */
+int px_result_push(lua_State *L, px_client *c, px_transfer *t);
+
+/*
+** Text that grows in a userdata at a fixed stack slot, so that writers may
+** push and pop values of their own between additions (a luaL_Buffer may
+** not be used that way) and an error frees it.
+*/
+typedef struct px_out {
+  lua_State *L;
+  char *data;
+  size_t len, cap;
+  int slot;
+} px_out;
+
+/* px_request.c */
+void px_request_write(px_out *o, int req, int post, const char *key, size_t key_len, int mask);
+int px_is_unreserved(unsigned char ch);
+void px_percent_encode(px_out *o, const char *s, size_t len);
+void px_request_open(lua_State *L, int uv);
+
+/* px_json.c */
+void px_out_init(px_out *o, lua_State *L);
+void px_out_put(px_out *o, const char *s, size_t n);
+void px_out_push(px_out *o);
+int px_json_decode(lua_State *L, int idx);
+void px_json_put_value(px_out *o, int idx, int depth);
+void px_json_put_string(px_out *o, const char *s, size_t n);
+int px_format_number(lua_State *L, int idx, char *out, size_t size);
 void px_json_private(lua_State *L);
 void px_json_open(lua_State *L, int uv);
 
 /* px_normalise.c */
 const char *px_normalise(lua_State *L, int idx, const char *text, size_t len);
 
-/* px_client.c */
-void px_client_open(lua_State *L, int uv);
-
-/* px_core.c: set from a signal handler, read by transfers in flight */
-void px_set_interrupted(int on);
-int px_is_interrupted(void);
-double px_now(void);
+/* px_scrub.c */
+void px_scrub_push(lua_State *L, const char *text, size_t len, const char *key, size_t key_len);
+void px_scrub_open(lua_State *L);
 
 int luaopen_proxyapi_core(lua_State *L);
 

@@ -1,13 +1,12 @@
 /*
 ** px_core.c: the module proxyapi.core — libcurl transfers, JSON
 ** marshalling, a monotonic clock, an interruptible sleep and the
-** interrupt flag that Ctrl-C sets in the host.
+** interrupt flag that Ctrl-C sets in the host. Internal: the public
+** interface is the Lua module proxyapi.
 */
 #include <errno.h>
 #include <signal.h>
 #include <time.h>
-
-#include <curl/curl.h>
 
 #include "px.h"
 
@@ -26,6 +25,13 @@ double px_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Registers funcs into the table on top, with the marshalling upvalue
+** (the private decode function, at uv). */
+void px_register(lua_State *L, const luaL_Reg *funcs, int uv) {
+  lua_pushvalue(L, uv);
+  luaL_setfuncs(L, funcs, PX_NUPVALUES);
 }
 
 static int px_core_now(lua_State *L) {
@@ -90,6 +96,8 @@ int luaopen_proxyapi_core(lua_State *L) {
   uv = lua_gettop(L);
   luaL_newlib(L, px_core_funcs);
   px_json_open(L, uv);
+  px_request_open(L, uv);
+  px_scrub_open(L);
   px_client_open(L, uv);
   return 1;
 }

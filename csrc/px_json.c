@@ -1,8 +1,8 @@
 /*
-** px_json.c: marshalling between the wire and Lua values.
+** px_json.c: JSON between the wire and Lua values.
 **
-** Replies are decoded by a private lua-cjson instance and then
-** normalised in place (px_normalise.c); queries are percent-encoded here.
+** Replies are decoded by a private lua-cjson instance and then normalised
+** in place (px_normalise.c); request bodies and values are written here.
 */
 #include <math.h>
 #include <stdio.h>
@@ -47,24 +47,21 @@ int px_json_decode(lua_State *L, int idx) {
   return 1;
 }
 
-static int px_format_number(lua_State *L, int idx, char *out, size_t size);
-
 /* ---- request bodies ----
 ** Written here rather than by lua-cjson 2.1, whose encoder keeps 14
 ** significant digits (123456789012345 would go out as 1.2345678901234e+14)
 ** and cannot be told otherwise: integers exactly, floats as the shortest
-** text that reads back as the same double. The text grows in a userdata
-** at a fixed stack slot, so an error frees it.
+** text that reads back as the same double.
 */
 
-typedef struct px_out {
-  lua_State *L;
-  char *data;
-  size_t len, cap;
-  int slot;
-} px_out;
+void px_out_init(px_out *o, lua_State *L) {
+  memset(o, 0, sizeof *o);
+  o->L = L;
+  lua_pushnil(L);
+  o->slot = lua_gettop(L);
+}
 
-static void px_put(px_out *o, const char *s, size_t n) {
+void px_out_put(px_out *o, const char *s, size_t n) {
   if (o->cap - o->len < n) {
     size_t cap = o->cap ? o->cap : 256;
     char *grown;
@@ -84,17 +81,23 @@ static void px_put(px_out *o, const char *s, size_t n) {
   o->len += n;
 }
 
-static void px_put_string(px_out *o, const char *s, size_t n) {
+/* Replaces the slot by the text (the slot must be on top). */
+void px_out_push(px_out *o) {
+  lua_pushlstring(o->L, o->data ? o->data : "", o->len);
+  lua_replace(o->L, o->slot);
+}
+
+void px_json_put_string(px_out *o, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t i, run = 0;
-  px_put(o, "\"", 1);
+  px_out_put(o, "\"", 1);
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     char esc[6];
     size_t elen = 2;
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;
-    px_put(o, s + run, i - run);
+    px_out_put(o, s + run, i - run);
     run = i + 1;
     esc[0] = '\\';
     switch (c) {
@@ -125,13 +128,12 @@ static void px_put_string(px_out *o, const char *s, size_t n) {
       esc[5] = hex[c & 15];
       elen = 6;
     }
-    px_put(o, esc, elen);
+    px_out_put(o, esc, elen);
   }
-  px_put(o, s + run, n - run);
-  px_put(o, "\"", 1);
+  px_out_put(o, s + run, n - run);
+  px_out_put(o, "\"", 1);
 }
 
-static void px_put_value(px_out *o, int idx, int depth);
 
 /* A table: an array when its keys are exactly 1..n (n > 0), else an
 ** object with string keys; {} for an empty one, as lua-cjson writes it. */
@@ -152,34 +154,34 @@ static void px_put_table(px_out *o, int t, int depth) {
   if (array && count != n)
     luaL_error(L, "cannot encode a table with both array items and other keys in JSON");
   if (array) {
-    px_put(o, "[", 1);
+    px_out_put(o, "[", 1);
     for (i = 1; i <= n; i++) {
       if (i > 1)
-        px_put(o, ",", 1);
+        px_out_put(o, ",", 1);
       lua_rawgeti(L, t, i);
-      px_put_value(o, lua_gettop(L), depth + 1);
+      px_json_put_value(o, lua_gettop(L), depth + 1);
       lua_pop(L, 1);
     }
-    px_put(o, "]", 1);
+    px_out_put(o, "]", 1);
     return;
   }
-  px_put(o, "{", 1);
+  px_out_put(o, "{", 1);
   count = 0;
   lua_pushnil(L);
   while (lua_next(L, t) != 0) {
     size_t klen;
     const char *key = lua_tolstring(L, -2, &klen);
     if (count++ > 0)
-      px_put(o, ",", 1);
-    px_put_string(o, key, klen);
-    px_put(o, ":", 1);
-    px_put_value(o, lua_gettop(L), depth + 1);
+      px_out_put(o, ",", 1);
+    px_json_put_string(o, key, klen);
+    px_out_put(o, ":", 1);
+    px_json_put_value(o, lua_gettop(L), depth + 1);
     lua_pop(L, 1);
   }
-  px_put(o, "}", 1);
+  px_out_put(o, "}", 1);
 }
 
-static void px_put_value(px_out *o, int idx, int depth) {
+void px_json_put_value(px_out *o, int idx, int depth) {
   lua_State *L = o->L;
   char num[64];
   int n;
@@ -188,19 +190,19 @@ static void px_put_value(px_out *o, int idx, int depth) {
   switch (lua_type(L, idx)) {
   case LUA_TSTRING:
     s = lua_tolstring(L, idx, &len);
-    px_put_string(o, s, len);
+    px_json_put_string(o, s, len);
     break;
   case LUA_TNUMBER:
     n = px_format_number(L, idx, num, sizeof num);
     if (n < 0)
       luaL_error(L, "cannot encode NaN or infinity in JSON");
-    px_put(o, num, (size_t)n);
+    px_out_put(o, num, (size_t)n);
     break;
   case LUA_TBOOLEAN:
     if (lua_toboolean(L, idx))
-      px_put(o, "true", 4);
+      px_out_put(o, "true", 4);
     else
-      px_put(o, "false", 5);
+      px_out_put(o, "false", 5);
     break;
   case LUA_TTABLE:
     if (lua_getmetatable(L, idx)) /* read raw, a proxy would go out as {} */
@@ -208,46 +210,16 @@ static void px_put_value(px_out *o, int idx, int depth) {
     px_put_table(o, idx, depth);
     break;
   case LUA_TNIL:
-    px_put(o, "null", 4);
+    px_out_put(o, "null", 4);
     break;
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, idx) == NULL) { /* cjson.null */
-      px_put(o, "null", 4);
+      px_out_put(o, "null", 4);
       break;
     }
     /* fall through */
   default:
     luaL_error(L, "cannot encode a %s in JSON", luaL_typename(L, idx));
-  }
-}
-
-/* Pushes the JSON text of the value at idx; raises if it cannot be encoded. */
-int px_json_encode(lua_State *L, int idx) {
-  px_out o;
-  idx = lua_absindex(L, idx);
-  memset(&o, 0, sizeof o);
-  o.L = L;
-  lua_pushnil(L);
-  o.slot = lua_gettop(L);
-  px_put_value(&o, idx, 0);
-  lua_pushlstring(L, o.data ? o.data : "", o.len);
-  lua_remove(L, o.slot);
-  return 1;
-}
-
-static void px_add_escaped(luaL_Buffer *b, const char *s, size_t len) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t i;
-  for (i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-        ch == '_' || ch == '.' || ch == '~') {
-      luaL_addchar(b, (char)ch);
-    } else {
-      luaL_addchar(b, '%');
-      luaL_addchar(b, hex[ch >> 4]);
-      luaL_addchar(b, hex[ch & 15]);
-    }
   }
 }
 
@@ -265,7 +237,7 @@ static int px_format_float(double x, char *out, size_t size) {
 
 /* Formats the number at idx as the wire wants it: whole numbers as
 ** integers (9, never 9.0). */
-static int px_format_number(lua_State *L, int idx, char *out, size_t size) {
+int px_format_number(lua_State *L, int idx, char *out, size_t size) {
   lua_Integer i;
   lua_Number x;
   if (lua_isinteger(L, idx))
@@ -278,51 +250,6 @@ static int px_format_number(lua_State *L, int idx, char *out, size_t size) {
   return px_format_float((double)x, out, size);
 }
 
-/*
-** Appends "k1=v1&k2=v2..." from the flat array {k1, v1, k2, v2, ...} at
-** idx, percent-encoded. Each item is popped before the buffer grows, so
-** the buffer's use of the stack stays balanced; strings stay alive in
-** the table meanwhile.
-*/
-void px_query_append(lua_State *L, luaL_Buffer *b, int idx) {
-  lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
-  for (i = 1; i <= n; i++) {
-    char num[64];
-    int len;
-    size_t slen;
-    const char *s;
-    lua_rawgeti(L, idx, i);
-    switch (lua_type(L, -1)) {
-    case LUA_TSTRING:
-      s = lua_tolstring(L, -1, &slen);
-      lua_pop(L, 1);
-      if (i > 1)
-        luaL_addchar(b, (i & 1) ? '&' : '=');
-      px_add_escaped(b, s, slen);
-      break;
-    case LUA_TNUMBER:
-      len = px_format_number(L, -1, num, sizeof num);
-      lua_pop(L, 1);
-      if (len < 0)
-        luaL_error(L, "query item #%d is not a finite number", (int)i);
-      if (i > 1)
-        luaL_addchar(b, (i & 1) ? '&' : '=');
-      px_add_escaped(b, num, (size_t)len); /* "1e+20": a raw '+' reads as a space */
-      break;
-    case LUA_TBOOLEAN:
-      s = lua_toboolean(L, -1) ? "true" : "false";
-      lua_pop(L, 1);
-      if (i > 1)
-        luaL_addchar(b, (i & 1) ? '&' : '=');
-      luaL_addstring(b, s);
-      break;
-    default:
-      luaL_error(L, "query item #%d: string, number or boolean expected, got %s", (int)i,
-                 luaL_typename(L, -1));
-    }
-  }
-}
-
 static int px_decode_fn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TSTRING);
   if (px_json_decode(L, 1))
@@ -332,33 +259,22 @@ static int px_decode_fn(lua_State *L) {
   return 2;
 }
 
+/* Pushes the JSON text of a value; raises if it cannot be encoded. */
 static int px_encode_fn(lua_State *L) {
+  px_out o;
   luaL_checkany(L, 1);
-  return px_json_encode(L, 1);
-}
-
-static int px_query_fn(lua_State *L) {
-  luaL_Buffer b;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_buffinit(L, &b);
-  px_query_append(L, &b, 1);
-  luaL_pushresult(&b);
+  lua_settop(L, 1);
+  px_out_init(&o, L);
+  px_json_put_value(&o, 1, 0);
+  px_out_push(&o);
   return 1;
 }
 
 static const luaL_Reg px_json_funcs[] = {
     {"json_decode",  px_decode_fn},
     {"json_encode",  px_encode_fn},
-    {"encode_query", px_query_fn },
     {NULL,           NULL        },
 };
-
-/* Registers funcs into the table on top, with the marshalling upvalue
-** (the private decode function, at uv). */
-void px_register(lua_State *L, const luaL_Reg *funcs, int uv) {
-  lua_pushvalue(L, uv);
-  luaL_setfuncs(L, funcs, PX_NUPVALUES);
-}
 
 /* Pushes the decode function of a private cjson instance, configured
 ** once: a user's cjson settings never change what the core reads. */

@@ -9,10 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -22,15 +19,12 @@
 
 #include "px.h"
 #include "px_embed.h"
+#include "pxlua.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
-#ifdef PX_USE_READLINE
-#include <readline/history.h>
-#include <readline/readline.h>
-#endif
 
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
@@ -38,11 +32,9 @@ int luaopen_cjson_safe(lua_State *L);
 #define PX_EXIT_USAGE 2
 #define PX_EXIT_INTERRUPTED 130
 #define PX_MAX_KEY 4096
-#define PX_MAX_INPUT 512
 
 static const char *progname = "pxlua";
 static lua_State *globalL = NULL;
-static pid_t fake_pid = 0;
 
 typedef struct px_options {
   int interactive, version, help, exec, dry_run, fake;
@@ -54,7 +46,7 @@ typedef struct px_options {
 
 /* ---- messages ---- */
 
-static void px_message(const char *msg) {
+void pxlua_message(const char *msg) {
   fprintf(stderr, "%s: %s\n", progname, msg);
   fflush(stderr);
 }
@@ -62,7 +54,7 @@ static void px_message(const char *msg) {
 static int px_report(lua_State *L, int status) {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
-    px_message(msg != NULL ? msg : "(error object is not a string)");
+    pxlua_message(msg != NULL ? msg : "(error object is not a string)");
     lua_pop(L, 1);
   }
   return status;
@@ -106,9 +98,18 @@ static void px_stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
+/* Installs a handler for SIGINT, as lua.c does, with sigaction. */
+static void px_setsignal(int sig, void (*handler)(int)) {
+  struct sigaction sa;
+  sa.sa_handler = handler;
+  sa.sa_flags = 0;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
+}
+
 static void px_on_sigint(int sig) {
   int flags = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  signal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
+  px_setsignal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
   px_set_interrupted(1);
   lua_sethook(globalL, px_stop_hook, flags, 1);
 }
@@ -125,14 +126,14 @@ static int px_msghandler(lua_State *L) {
   return 1;
 }
 
-static int px_docall(lua_State *L, int narg, int nres) {
+int pxlua_docall(lua_State *L, int narg, int nres) {
   int status, base = lua_gettop(L) - narg;
   lua_pushcfunction(L, px_msghandler);
   lua_insert(L, base);
   globalL = L;
-  signal(SIGINT, px_on_sigint);
+  px_setsignal(SIGINT, px_on_sigint);
   status = lua_pcall(L, narg, nres, base);
-  signal(SIGINT, SIG_DFL);
+  px_setsignal(SIGINT, SIG_DFL);
   lua_sethook(L, NULL, 0, 0); /* a Ctrl-C hook ends with the call it stopped */
   lua_remove(L, base);
   return status;
@@ -150,7 +151,7 @@ static int px_load_embedded(lua_State *L) {
 }
 
 /* require finds the built-in modules first, whatever LUA_PATH says. */
-static void px_preload(lua_State *L) {
+void pxlua_preload(lua_State *L) {
   const px_module *m;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (m = px_modules; m->name != NULL; m++) {
@@ -241,7 +242,7 @@ static void px_argtable(lua_State *L, char **argv, int argc, int script) {
 static int px_dostring(lua_State *L, const char *code, const char *name) {
   int status = luaL_loadbuffer(L, code, strlen(code), name);
   if (status == LUA_OK)
-    status = px_docall(L, 0, 0);
+    status = pxlua_docall(L, 0, 0);
   return px_report(L, status);
 }
 
@@ -252,7 +253,7 @@ static int px_dolibrary(lua_State *L, const char *spec) {
   int status;
   lua_getglobal(L, "require");
   lua_pushstring(L, mod);
-  status = px_docall(L, 1, 1);
+  status = pxlua_docall(L, 1, 1);
   if (status == LUA_OK) {
     if (eq != NULL)
       lua_pushlstring(L, spec, (size_t)(eq - spec));
@@ -292,7 +293,7 @@ static int px_handle_script(lua_State *L, char **argv, int argc, int script) {
     luaL_checkstack(L, n + 1, "too many arguments to the script");
     for (i = 1; i <= n; i++)
       lua_pushstring(L, argv[script + i]);
-    status = px_docall(L, n, LUA_MULTRET);
+    status = pxlua_docall(L, n, LUA_MULTRET);
   }
   return px_report(L, status);
 }
@@ -310,130 +311,10 @@ static int px_luainit(lua_State *L) {
   if (init[0] == '@') {
     int status = luaL_loadfile(L, init + 1);
     if (status == LUA_OK)
-      status = px_docall(L, 0, 0);
+      status = pxlua_docall(L, 0, 0);
     return px_report(L, status);
   }
   return px_dostring(L, init, name);
-}
-
-/* ---- the interactive prompt ---- */
-
-#ifdef PX_USE_READLINE
-static char *px_readline(const char *prompt) {
-  char *line = readline(prompt);
-  if (line != NULL && line[0] != '\0')
-    add_history(line);
-  return line;
-}
-static void px_freeline(char *line) {
-  free(line);
-}
-#else
-static char *px_readline(const char *prompt) {
-  static char buffer[PX_MAX_INPUT];
-  fputs(prompt, stdout);
-  fflush(stdout);
-  return fgets(buffer, sizeof buffer, stdin);
-}
-static void px_freeline(char *line) {
-  (void)line;
-}
-#endif
-
-/* A chunk that fails only because it ends early wants more lines. */
-static int px_incomplete(lua_State *L, int status) {
-  if (status == LUA_ERRSYNTAX) {
-    size_t len;
-    const char *msg = lua_tolstring(L, -1, &len);
-    const char *eof = "<eof>";
-    size_t eoflen = strlen(eof);
-    if (len >= eoflen && strcmp(msg + len - eoflen, eof) == 0) {
-      lua_pop(L, 1);
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* Reads a statement (or an expression, shown as `return expr`), which
-** may span lines; leaves a compiled chunk or an error on the stack. */
-static int px_read_chunk(lua_State *L) {
-  luaL_Buffer b;
-  char *line = px_readline("> ");
-  int status;
-  size_t len;
-  const char *code;
-  if (line == NULL)
-    return -1;
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, line);
-  px_freeline(line);
-  luaL_pushresult(&b);
-  code = lua_tolstring(L, -1, &len);
-  if (len > 0 && code[len - 1] == '\n')
-    len--;
-  lua_pushfstring(L, "return %s;", code);
-  status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
-  if (status == LUA_OK) {
-    lua_remove(L, -2); /* the "return" text */
-    lua_remove(L, -2); /* the line */
-    return status;
-  }
-  lua_pop(L, 2);
-  for (;;) {
-    code = lua_tolstring(L, -1, &len);
-    status = luaL_loadbuffer(L, code, len, "=stdin");
-    if (!px_incomplete(L, status))
-      break;
-    line = px_readline(">> ");
-    if (line == NULL) {
-      lua_pushliteral(L, "incomplete statement at end of input");
-      status = LUA_ERRSYNTAX;
-      break;
-    }
-    lua_pushliteral(L, "\n");
-    lua_pushstring(L, line);
-    px_freeline(line);
-    lua_concat(L, 3);
-  }
-  lua_remove(L, -2); /* the text */
-  return status;
-}
-
-static void px_print_results(lua_State *L) {
-  int n = lua_gettop(L);
-  if (n > 0) {
-    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    lua_getglobal(L, "print");
-    lua_insert(L, 1);
-    if (lua_pcall(L, n, 0, 0) != LUA_OK)
-      px_message(lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
-  }
-}
-
-static void px_repl(lua_State *L) {
-  int status;
-  const char *saved = progname;
-  progname = NULL;
-  lua_settop(L, 0); /* each statement's results are what the stack holds */
-  while ((status = px_read_chunk(L)) != -1) {
-    if (status == LUA_OK)
-      status = px_docall(L, 0, LUA_MULTRET);
-    if (status == LUA_OK) {
-      px_print_results(L);
-    } else {
-      const char *msg = lua_tostring(L, -1);
-      fprintf(stderr, "%s\n", msg != NULL ? msg : "(error object is not a string)");
-      lua_pop(L, 1);
-    }
-    lua_settop(L, 0);
-    px_set_interrupted(0); /* a Ctrl-C ends one statement, not the session */
-    lua_sethook(L, NULL, 0, 0);
-  }
-  lua_settop(L, 0);
-  fputc('\n', stdout);
-  fflush(stdout);
-  progname = saved;
 }
 
 /* ---- the app_key file and the fake ---- */
@@ -472,88 +353,6 @@ static int px_push_key_file(lua_State *L, const char *path) {
   return 1;
 }
 
-static void px_stop_fake(void) {
-  if (fake_pid > 0) {
-    kill(fake_pid, SIGTERM);
-    waitpid(fake_pid, NULL, 0);
-    fake_pid = 0;
-  }
-}
-
-static const char px_fake_main[] = "local fake = require 'proxyapi.fake'\n"
-                                   "local server = assert(fake.new { host = '127.0.0.1', port = 0 })\n"
-                                   "io.stdout:write('PROXYAPI_BASE_URL=', server.base_url, '\\n',\n"
-                                   "                'PROXYAPI_APP_KEY=', server.app_key, '\\n')\n"
-                                   "io.stdout:flush()\n"
-                                   "server:run()\n";
-
-/* In the child: serve the fake API until the parent stops it (or dies). */
-static void px_run_fake(int out, pid_t parent) {
-  lua_State *F;
-  signal(SIGINT, SIG_IGN); /* the parent ends it, after the script */
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != parent)
-    _exit(1);
-  if (dup2(out, STDOUT_FILENO) < 0)
-    _exit(1);
-  close(out);
-  F = luaL_newstate();
-  if (F == NULL)
-    _exit(1);
-  luaL_openlibs(F);
-  px_preload(F);
-  if (luaL_dostring(F, px_fake_main) != LUA_OK) {
-    fprintf(stderr, "pxlua: fake API: %s\n", lua_tostring(F, -1));
-    _exit(1);
-  }
-  _exit(0);
-}
-
-static int px_read_setting(FILE *in, const char *name, char *out, size_t size) {
-  size_t n = strlen(name);
-  if (fgets(out, (int)size, in) == NULL || strncmp(out, name, n) != 0 || out[n] != '=')
-    return 0;
-  memmove(out, out + n + 1, strlen(out + n + 1) + 1);
-  out[strcspn(out, "\r\n")] = '\0';
-  return 1;
-}
-
-/* Starts the fake API in a child process; pushes its base URL and key. */
-static int px_start_fake(lua_State *L) {
-  char url[256], key[256];
-  int fds[2], ok;
-  pid_t parent = getpid(), pid;
-  FILE *in;
-  if (pipe(fds) != 0)
-    return luaL_error(L, "cannot start the fake API: %s", strerror(errno));
-  fflush(NULL);
-  pid = fork();
-  if (pid < 0)
-    return luaL_error(L, "cannot start the fake API: %s", strerror(errno));
-  if (pid == 0) {
-    close(fds[0]);
-    px_run_fake(fds[1], parent);
-  }
-  close(fds[1]);
-  fake_pid = pid;
-  atexit(px_stop_fake);
-  in = fdopen(fds[0], "r");
-  if (in == NULL) {
-    close(fds[0]);
-    return luaL_error(L, "cannot start the fake API: %s", strerror(errno));
-  }
-  ok = px_read_setting(in, "PROXYAPI_BASE_URL", url, sizeof url) &&
-       px_read_setting(in, "PROXYAPI_APP_KEY", key, sizeof key);
-  fclose(in);
-  if (!ok) {
-    px_stop_fake();
-    return luaL_error(L, "the fake API did not start (is lua-socket installed?)");
-  }
-  lua_pushstring(L, url);
-  lua_pushstring(L, key);
-  return 2;
-}
-
 /* ---- main ---- */
 
 static void px_print_version(lua_State *L) {
@@ -577,7 +376,7 @@ static void px_setup_host(lua_State *L, const px_options *o) {
   lua_remove(L, -2);
   lua_createtable(L, 0, 6);
   if (o->fake) {
-    px_start_fake(L);
+    pxlua_start_fake(L);
     lua_setfield(L, -3, "app_key");
     lua_setfield(L, -2, "base_url");
     lua_pushboolean(L, 1);
@@ -641,7 +440,7 @@ static int px_main(lua_State *L) {
   }
   luaL_checkversion(L);
   luaL_openlibs(L);
-  px_preload(L);
+  pxlua_preload(L);
   px_argtable(L, argv, argc, o.script);
   lua_gc(L, LUA_GCRESTART);
   /* incremental, unlike lua.c: reply trees live about one call, which a
@@ -655,15 +454,15 @@ static int px_main(lua_State *L) {
   if (o.script < argc && px_handle_script(L, argv, argc, o.script) != LUA_OK)
     return px_exit(L, EXIT_FAILURE);
   if (o.interactive) {
-    px_repl(L);
+    pxlua_repl(L);
   } else if (o.script == argc && !o.exec && !o.version) {
     if (isatty(STDIN_FILENO)) {
       px_print_version(L);
-      px_repl(L);
+      pxlua_repl(L);
     } else {
       int status = luaL_loadfile(L, NULL); /* the script is standard input */
       if (status == LUA_OK)
-        status = px_docall(L, 0, 0);
+        status = pxlua_docall(L, 0, 0);
       if (px_report(L, status) != LUA_OK)
         return px_exit(L, EXIT_FAILURE);
     }
@@ -688,7 +487,7 @@ int main(int argc, char **argv) {
   px_tune_malloc();
   L = luaL_newstate();
   if (L == NULL) {
-    px_message("cannot create state: not enough memory");
+    pxlua_message("cannot create state: not enough memory");
     return EXIT_FAILURE;
   }
   lua_gc(L, LUA_GCSTOP);
@@ -698,7 +497,7 @@ int main(int argc, char **argv) {
   status = lua_pcall(L, 2, 1, 0);
   code = status == LUA_OK ? (int)lua_tointeger(L, -1) : (px_report(L, status), EXIT_FAILURE);
   lua_close(L);
-  px_stop_fake();
+  pxlua_stop_fake();
   if (px_is_interrupted())
     code = PX_EXIT_INTERRUPTED;
   return code;

@@ -1,6 +1,7 @@
 /*
 ** fuzz_encode: libFuzzer target for the request side of proxyapi.core:
-** core.encode_query (px_query_append) and core.json_encode.
+** the query writer (core.request_text on a request value, px_request.c)
+** and core.json_encode.
 **
 ** The input is a little program for a stack machine that builds Lua
 ** values: strings of arbitrary bytes (NUL, invalid UTF-8, up to 64 KiB by
@@ -14,14 +15,16 @@
 **
 ** Then, each under lua_pcall (an error must be a clean Lua error; a crash
 ** or a sanitizer report is a finding):
-**   - core.encode_query on the flat list and on every table made: it must
-**     fail exactly when an item 1..#t (raw) is not a string, boolean or
-**     finite number, naming that item; on success the text must hold only
+**   - the query writer on the flat list and on every table made, read as
+**     {name, value, ...} (a request value with those fields in that order;
+**     lists whose names are not distinct strings, or that hold nil, are
+**     skipped): it must fail exactly when a value is not a string, boolean
+**     or finite number, naming that parameter; on success the text must hold only
 **     unreserved characters, %XX, and '=' and '&' alternating between the
 **     items, and every item must read back: strings byte for byte,
 **     integers (and whole floats in range) as canonical decimal integers,
 **     other floats as a decimal that reads back to the same double;
-**   - core.encode_query on a non-table must raise;
+**   - the query writer on a non-table must raise;
 **   - core.json_encode on every value made; when it succeeds, the text
 **     must decode with core.json_decode, and scalars must come back equal.
 **
@@ -509,6 +512,10 @@ static void check_encode_query(lua_State *L, int idx) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, query_ref);
   lua_pushvalue(L, idx);
   status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_OK && lua_type(L, -1) == LUA_TBOOLEAN) { /* not a request value's form */
+    lua_pop(L, 1);
+    return;
+  }
   if (bad == 0) {
     size_t m;
     const char *o;
@@ -523,12 +530,9 @@ static void check_encode_query(lua_State *L, int idx) {
       fail("encode_query accepted a %s (item #%lld is invalid)", luaL_typename(L, idx), (long long)bad);
     if (status != LUA_ERRRUN || lua_type(L, -1) != LUA_TSTRING)
       fail("encode_query failed with status %d and a %s", status, luaL_typename(L, -1));
-    if (bad > 0) {
-      char want[48];
-      snprintf(want, sizeof want, "query item #%lld", (long long)bad);
-      if (strstr(lua_tostring(L, -1), want) == NULL)
-        fail("encode_query's error does not name item #%lld: %s", (long long)bad, lua_tostring(L, -1));
-    }
+    if (bad > 0 && strstr(lua_tostring(L, -1), "query parameter '") == NULL)
+      fail("the query writer's error does not name the parameter of item #%lld: %s", (long long)bad,
+           lua_tostring(L, -1));
   }
   lua_pop(L, 1);
 }
@@ -646,7 +650,22 @@ static void setup(void) {
   decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, -1, "json_encode");
   encode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_getfield(L, -1, "encode_query");
+  /* {name, value, ...} as the request value the client would make */
+  if (luaL_loadstring(L, "local request_text = ...\n"
+                         "return function(flat)\n"
+                         "  if type(flat) ~= 'table' then return request_text(flat, 'GET') end\n"
+                         "  local n, req = rawlen(flat), { fields = {}, order = {} }\n"
+                         "  if n % 2 == 1 then return false end\n"
+                         "  for i = 1, n, 2 do\n"
+                         "    local k, v = rawget(flat, i), rawget(flat, i + 1)\n"
+                         "    if type(k) ~= 'string' or req.fields[k] ~= nil or v == nil then return false end\n"
+                         "    req.order[#req.order + 1], req.fields[k] = k, v\n"
+                         "  end\n"
+                         "  return request_text(req, 'GET')\n"
+                         "end\n") != LUA_OK)
+    fail("query adapter: %s", lua_tostring(L, -1));
+  lua_getfield(L, -2, "request_text");
+  lua_call(L, 1, 1);
   query_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, 0);
   reset_gc(L);

@@ -3,16 +3,14 @@
 -- turn the message into a `bad argument` error before anything is sent.
 -- @module proxyapi.check
 
+local time = require "proxyapi.time"
+
 local type, tostring, error, next, ipairs = type, tostring, error, next, ipairs
 local math_type, math_tointeger = math.type, math.tointeger
 local format, find, concat = string.format, string.find, table.concat
 local utf8_len, utf8_codes = utf8.len, utf8.codes
-local os_date, pcall = os.date, pcall
 
 local check = {}
-
---- The proxy schemes libcurl takes, for proxy URLs and proxy options.
-check.PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
 
 local MAX_LIMIT_GB = 102400
 local MAX_REMARK_WIDTH = 64
@@ -116,20 +114,6 @@ function check.optional_integer(value, default, label, min)
     return default
   end
   return check.integer(value, label, min)
-end
-
---- A proxy scheme libcurl takes, in any case; returned in lower case.
--- @param value
--- @return the value as it goes on the wire
--- @return[2] nil
--- @treturn[2] string what is wrong
--- @usage check.proxy_scheme("SOCKS5") --> "socks5"
-function check.proxy_scheme(value)
-  local scheme = type(value) == "string" and value:lower()
-  if not check.PROXY_SCHEMES[scheme] then
-    return nil, "scheme: one of http, https, socks4, socks4a, socks5, socks5h expected, got " .. check.shown(value)
-  end
-  return scheme
 end
 
 --- An account name: ASCII letters and digits, non-empty.
@@ -416,69 +400,15 @@ function check.separator(value, label)
   return value
 end
 
-local DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
-
-local function days_in(year, month)
-  if month == 2 and (year % 4 == 0 and (year % 100 ~= 0 or year % 400 == 0)) then
-    return 29
-  end
-  return DAYS[month]
-end
-
-local TIME_FORMAT = "%04d-%02d-%02d %02d:%02d:%02d"
-
-local function format_time(label, y, mo, d, h, mi, s)
-  if y < 1 or y > 9999 or mo < 1 or mo > 12 or d < 1 or d > days_in(y, mo)
-    or h < 0 or h > 23 or mi < 0 or mi > 59 or s < 0 or s > 59 then
-    return nil, label .. ": not a real time"
-  end
-  return format(TIME_FORMAT, y, mo, d, h, mi, s)
-end
-
---- A time: "YYYY-MM-DD HH:MM:SS", an os.date("*t")-style table, or an
--- integer epoch (formatted in the process's time zone).
+--- A time: see `proxyapi.time.check`.
+-- @function time
 -- @param value
 -- @tparam string label names it in the message
 -- @return the value as it goes on the wire
 -- @return[2] nil
 -- @treturn[2] string what is wrong
 -- @usage check.time({ year = 2026, month = 1, day = 2 }, "start_time") --> "2026-01-02 00:00:00"
-function check.time(value, label)
-  local kind = type(value)
-  if kind == "string" then
-    local y, mo, d, h, mi, s = value:match("^(%d%d%d%d)%-(%d%d)%-(%d%d) (%d%d):(%d%d):(%d%d)$")
-    if not y then
-      return nil, label .. ': "YYYY-MM-DD HH:MM:SS" expected'
-    end
-    return format_time(label, math_tointeger(y), math_tointeger(mo), math_tointeger(d), math_tointeger(h),
-      math_tointeger(mi), math_tointeger(s))
-  elseif kind == "table" then
-    local parts = {}
-    for i, field in ipairs { "year", "month", "day", "hour", "min", "sec" } do
-      local v = value[field]
-      if v == nil and i > 3 then
-        v = 0
-      end
-      local n = tointeger(v)
-      if n == nil then
-        return nil, format("%s: field '%s' must be an integer, got %s", label, field, got(v))
-      end
-      parts[i] = n
-    end
-    return format_time(label, parts[1], parts[2], parts[3], parts[4], parts[5], parts[6])
-  elseif kind == "number" then
-    local epoch = tointeger(value)
-    if epoch == nil then
-      return nil, label .. ": epoch seconds must be an integer"
-    end
-    local ok, text = pcall(os_date, "%Y-%m-%d %H:%M:%S", epoch)
-    if not ok or not text:match("^%d%d%d%d%-") then
-      return nil, label .. ": epoch out of range"
-    end
-    return text
-  end
-  return nil, format('%s: "YYYY-MM-DD HH:MM:SS", table or epoch expected, got %s', label, got(value))
-end
+check.time = time.check
 
 --- Options tables: a table (or nil) with only the known string keys.
 -- @param value

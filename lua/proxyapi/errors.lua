@@ -1,11 +1,12 @@
---- Error objects for run-time failures, and scrubbing of the app_key.
--- Run-time failures are returned as `nil, err`; `err` is a table with a
--- `__tostring`, so `assert(api:list_accounts())` prints a readable line.
+--- Error objects for run-time failures. They are returned as `nil, err`;
+-- `err` is a table with a `__tostring`, so `assert(api:list_accounts())`
+-- prints a readable line. (The app_key is scrubbed from their messages by
+-- the core, which holds it: proxyapi.transport.)
 -- @module proxyapi.errors
 
 local setmetatable, getmetatable = setmetatable, getmetatable
 local tostring, type = tostring, type
-local format, gsub = string.format, string.gsub
+local format = string.format
 
 local Error = { __name = "proxyapi.Error" }
 Error.__index = Error
@@ -44,37 +45,6 @@ end
 --- True for the error objects this library returns.
 function errors.is_error(value)
   return type(value) == "table" and getmetatable(value) == Error
-end
-
-local function plain_pattern(s)
-  return (gsub(s, "[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
-end
-
-local function percent_encoded(s, hex_format)
-  return (gsub(s, "[^%w%-_%.~]", function(c)
-    return format(hex_format, c:byte())
-  end))
-end
-
---- Returns a function that removes every form of `key` (raw, and
--- percent-encoded in upper and lower case) from a string.
-function errors.scrubber(key)
-  local patterns = { plain_pattern(key) }
-  for _, hex in ipairs { "%%%02X", "%%%02x" } do
-    local encoded = percent_encoded(key, hex)
-    if encoded ~= key then
-      patterns[#patterns + 1] = plain_pattern(encoded)
-    end
-  end
-  return function(text)
-    if type(text) ~= "string" then
-      return text
-    end
-    for i = 1, #patterns do
-      text = gsub(text, patterns[i], "***")
-    end
-    return text
-  end
 end
 
 return errors

@@ -23,9 +23,10 @@
 local client = require "proxyapi.client"
 local errors = require "proxyapi.errors"
 local check = require "proxyapi.check"
+local net = require "proxyapi.net"
 
 local type = type
-local format, find, gsub = string.format, string.find, string.gsub
+local format = string.format
 local tointeger = check.tointeger
 local arg_error = check.arg_error
 
@@ -130,11 +131,6 @@ function proxyapi.new(options)
   return client.new(options, proxyapi.VERSION)
 end
 
-local function userinfo_escape(s)
-  return (gsub(s, "[^%w%-%._~]", function(c)
-    return format("%%%02X", c:byte())
-  end))
-end
 
 --- A proxy URL from an extracted address and credentials.
 -- @tparam string addr "host:port", as `Client:extract_ips` returns them
@@ -148,12 +144,12 @@ end
 -- proxyapi.proxy_url("1.2.3.4:1140", { username = "u", password = "p" })
 -- --> "http://u:p@1.2.3.4:1140"
 function proxyapi.proxy_url(addr, options)
-  if type(addr) ~= "string" or not find(addr, "^[%w%.%-]+:%d+$") and not find(addr, "^%[[%x:]+%]:%d+$") then
+  local port = net.host_port(addr)
+  if port == nil then
     arg_error(1, "proxy_url", format('"host:port" expected, got %s',
       type(addr) == "string" and format("%q", addr) or type(addr)))
   end
-  local port = math.tointeger(addr:match(":(%d+)$"))
-  if port == nil or port < 1 or port > 65535 then
+  if port < 1 or port > 65535 then
     arg_error(1, "proxy_url", "port must be from 1 to 65535")
   end
   options = options or {}
@@ -163,7 +159,7 @@ function proxyapi.proxy_url(addr, options)
   local scheme = "http"
   if options.scheme ~= nil then
     local msg
-    scheme, msg = check.proxy_scheme(options.scheme)
+    scheme, msg = net.proxy_scheme(options.scheme)
     if scheme == nil then
       arg_error(2, "proxy_url", msg)
     end
@@ -177,7 +173,7 @@ function proxyapi.proxy_url(addr, options)
   end
   local credentials = ""
   if user ~= nil then
-    credentials = userinfo_escape(user) .. (pass and ":" .. userinfo_escape(pass) or "") .. "@"
+    credentials = net.percent_encode(user) .. (pass and ":" .. net.percent_encode(pass) or "") .. "@"
   end
   return scheme .. "://" .. credentials .. addr
 end
@@ -217,176 +213,9 @@ end
 -- `tostring(api)` never shows the key.
 -- @type Client
 
---- Lists the proxy sub-accounts.
--- @treturn {table,...} accounts: `id`, `username`, `password`, `created_at`,
--- `remark`, `product_type`, `usage_flow` (KB), `limit_flow` (GB, 0 unlimited),
--- `status` (`account_status`)
--- @return[2] nil
--- @treturn[2] Error err
--- @usage for _, a in ipairs(assert(api:list_accounts())) do print(a.username, a.status) end
--- @function Client:list_accounts
-
---- Adds proxy accounts.
--- @tparam {table|string,...} accounts `{username =, password =}` tables or "user:pass" strings
--- @tparam[opt] table options `remark` (see `change_remark`), `product_type` (`product`)
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err, with `failed` listing the usernames of failed requests
--- @raise `bad argument` for a bad name, password, remark or product type (nothing is sent)
--- @usage assert(api:add_accounts({ "team1:s3cret", { username = "team2", password = "pw2" } }, { remark = "ads" }))
--- @function Client:add_accounts
-
---- Deletes proxy accounts (irreversible; the provider takes about 5 minutes).
--- @tparam string|{string,...} names one name or an array
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err, with `failed`
--- @raise `bad argument` for a bad name (nothing is sent)
--- @usage assert(api:delete_accounts { "team1", "team2" })
--- @function Client:delete_accounts
-
---- Disables proxy accounts.
--- @tparam string|{string,...} names one name or an array
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err, with `failed`
--- @raise `bad argument` for a bad name (nothing is sent)
--- @usage assert(api:disable_accounts "team1")
--- @function Client:disable_accounts
-
---- Enables proxy accounts.
--- @tparam string|{string,...} names one name or an array
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err, with `failed`
--- @raise `bad argument` for a bad name (nothing is sent)
--- @usage assert(api:enable_accounts { "team1", "team2" })
--- @function Client:enable_accounts
-
---- Changes an account's password (the old one works for about 5 more minutes).
--- @tparam string name
--- @tparam string password letters and digits
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err
--- @raise `bad argument` for a bad name or password (never echoed)
--- @usage assert(api:change_password("team1", "n3wPassw0rd"))
--- @function Client:change_password
-
---- Changes an account's remark.
--- @tparam string name
--- @tparam string remark valid UTF-8 without control characters, at most 64 width
--- units (ASCII 1, any other code point 2: 32 Chinese characters); "" is allowed
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err
--- @raise `bad argument` for a bad name or remark
--- @usage assert(api:change_remark("team1", "price monitoring"))
--- @function Client:change_remark
-
---- Changes an account's traffic limit.
--- @tparam string name
--- @tparam integer gb 0..102400; 0 means unlimited
--- @treturn boolean true
--- @return[2] nil
--- @treturn[2] Error err
--- @raise `bad argument` for a bad name or limit
--- @usage assert(api:change_limit("team1", 50))
--- @function Client:change_limit
-
---- Daily traffic usage.
--- Times are "YYYY-MM-DD HH:MM:SS" strings naming a real time,
--- `os.date("*t")`-style tables (missing hour/min/sec count as 0), or integer
--- epochs (formatted in the process's time zone).
--- @tparam[opt] table options `start_time`, `end_time` (default: the last 7 days),
--- `username`, `product_type`
--- @treturn {table,...} days: `{day = "YYYY-MM-DD", flow = KB}`
--- @return[2] nil
--- @treturn[2] Error err
--- @raise `bad argument` for a malformed time, or a start after the end
--- @usage for _, d in ipairs(assert(api:usage_flow { start_time = os.time() - 86400 * 30 })) do
---   print(d.day, d.flow)
--- end
--- @function Client:usage_flow
-
---- One page of the purchased packages.
--- @tparam[opt] table options `trade_no`, `page` (from 1), `size`, `product_type`
--- @treturn table `{list = {...}, page =, page_size =, total_count =, total_page =}`;
--- each package has `id`, `created_at`, `expired_at`, `product_type`, `trade_no`, `order`
--- @return[2] nil
--- @treturn[2] Error err
--- @usage local page = assert(api:list_products { page = 1, size = 50 })
--- @function Client:list_products
-
---- Iterates over the packages of every page.
--- Stops after `total_page`, or at a short or empty page. On a failure it
--- raises the error object, as `io.lines` does.
--- @tparam[opt] table options as for `list_products`
--- @return an iterator over package tables
--- @raise the `Error` of a failed page
--- @usage for product in api:each_product() do print(product.trade_no, product.expired_at) end
--- @function Client:each_product
-
---- Extracts proxy IPs.
--- With a `format` other than "json", the reply is text, split on `lb`
--- (default: any line break) into the same flat array.
--- @tparam[opt] table options `cc` (country), `state`, `city`, `num`, `life`
--- (minutes), `ep` (proxy network), `format`, `lb` (separator)
--- @treturn {string,...} "ip:port" strings
--- @return[2] nil
--- @treturn[2] Error err (never retried once sent: `maybe_applied` on a timeout)
--- @usage for _, ip in ipairs(assert(api:extract_ips { cc = "US", num = 10 })) do
---   print(proxyapi.proxy_url(ip, { username = "u", password = "p" }))
--- end
--- @function Client:extract_ips
-
---- Lists the countries the dynamic proxies serve, with their cities.
--- @treturn {table,...} countries: `name_en`, `name_zh_cn`, `country_code`,
--- `continent_code`, `items` (`{city =, state =, ...}`)
--- @return[2] nil
--- @treturn[2] Error err
--- @usage for _, c in ipairs(assert(api:list_cities())) do print(c.country_code, #c.items) end
--- @function Client:list_cities
-
---- The cities of a state.
--- @tparam string country_code e.g. "US"
--- @tparam string state e.g. "CA"
--- @treturn {string,...} city names
--- @return[2] nil
--- @treturn[2] Error err
--- @usage local cities = assert(api:search_cities("US", "CA"))
--- @function Client:search_cities
-
---- Lists the countries the dynamic proxies serve, with their states.
--- @treturn {table,...} countries, each with `items` (`{state =, ...}`)
--- @return[2] nil
--- @treturn[2] Error err
--- @usage local states = assert(api:list_states())
--- @function Client:list_states
-
---- The states of a country.
--- @tparam string country_code e.g. "US"
--- @treturn {string,...} state codes
--- @return[2] nil
--- @treturn[2] Error err
--- @usage local states = assert(api:search_states "DE")
--- @function Client:search_states
-
---- One page of static IPs.
--- @tparam[opt] table options `country_code`, `product_type` (14 or 25), `trade_no`,
--- `page`, `size`, `status` (`static_status`)
--- @treturn table the decoded data: a page table like `list_products`'
--- @return[2] nil
--- @treturn[2] Error err
--- @usage local page = assert(api:list_static_ips { status = proxyapi.static_status.EXPIRING })
--- @function Client:list_static_ips
-
---- Iterates over the static IPs of every page; raises on a failure.
--- @tparam[opt] table options as for `list_static_ips`
--- @return an iterator over static IP entries
--- @raise the `Error` of a failed page
--- @usage for entry in api:each_static_ip { country_code = "US" } do print(entry.ip, entry.port) end
--- @function Client:each_static_ip
+-- The methods of the endpoints (list_accounts ... list_static_ips, and the
+-- iterators each_product and each_static_ip) are documented from their
+-- entries of proxyapi.endpoints: `make docs` writes them (scripts/gen-doc).
 
 --- Calls any endpoint: the escape hatch.
 -- GET parameters go in the query string, POST ones in a JSON body; the key
@@ -406,7 +235,7 @@ end
 -- function reads sequentially. Retries and backoff waits inside follow
 -- the same rules as outside and block no other item.
 -- @tparam table items an array
--- @tparam function fn `fn(api, item)`
+-- @tparam function fn `fn(api, item, i)`: the client, the item and its index
 -- @tparam[opt] table options `concurrency` (default: the client's),
 -- `progress` = function(done, total)
 -- @treturn table results: `results[i]` is what `fn` returned for `items[i]`; `results.n == #items`

@@ -6,11 +6,13 @@
 local core = require "proxyapi.core"
 local check = require "proxyapi.check"
 local errors = require "proxyapi.errors"
+local net = require "proxyapi.net"
 local transport = require "proxyapi.transport"
 local scheduler = require "proxyapi.scheduler"
 
-local type, ipairs, pcall, error, tonumber = type, ipairs, pcall, error, tonumber
-local format, find, match, lower, char = string.format, string.find, string.match, string.lower, string.char
+local type, ipairs, pcall, error = type, ipairs, pcall, error
+local format, find, match = string.format, string.find, string.match
+local scrub = core.transfer.scrub
 
 local proxycheck = {}
 
@@ -18,43 +20,6 @@ local DEFAULT_URL = "http://www.gstatic.com/generate_204"
 local MAX_BODY = 1024 * 1024
 
 local arg_error = check.arg_error
-
-local function unescape(s)
-  return (s:gsub("%%(%x%x)", function(h)
-    return char(tonumber(h, 16))
-  end))
-end
-
---- "host:port" (with the default scheme) or "scheme://[user:pass@]host:port"
--- -> proxy URL without credentials, username, password; or nil, why.
-local function parse_proxy(addr, scheme)
-  if type(addr) ~= "string" then
-    return nil, "string expected, got " .. type(addr)
-  end
-  local s, rest = match(addr, "^(%a[%w]*)://(.+)$")
-  if s == nil then
-    s, rest = scheme, addr
-  end
-  s = lower(s)
-  if not check.PROXY_SCHEMES[s] then
-    return nil, format("%s: unsupported proxy scheme %s", check.shown(addr), check.shown(s))
-  end
-  local userinfo, hostport = match(rest, "^(.*)@([^@]+)$")
-  hostport = hostport or rest
-  hostport = match(hostport, "^(.-)/?$")
-  if not (find(hostport, "^[%w%.%-]+:%d+$") or find(hostport, "^%[[%x:]+%]:%d+$")) then
-    return nil, format("%s: host:port expected", check.shown(addr))
-  end
-  local user, pass
-  if userinfo then
-    user, pass = match(userinfo, "^([^:]*):(.*)$")
-    user, pass = unescape(user or userinfo), pass and unescape(pass)
-    if find(user, "%z") or pass and find(pass, "%z") then
-      return nil, format("%s: credentials with a NUL", check.shown(addr))
-    end
-  end
-  return s .. "://" .. hostport, user, pass
-end
 
 local OPTIONS = { url = true, timeout = true, username = true, password = true, scheme = true,
                   concurrency = true }
@@ -88,7 +53,7 @@ function proxycheck.run(st, addrs, opts)
   end
   local scheme, concurrency = "http"
   if o.scheme ~= nil then
-    scheme, msg = check.proxy_scheme(o.scheme)
+    scheme, msg = net.proxy_scheme(o.scheme)
     if scheme == nil then
       arg_error(2, "check_proxies", msg)
     end
@@ -99,34 +64,37 @@ function proxycheck.run(st, addrs, opts)
   end
   local targets, n = {}, #addrs
   for i = 1, n do
-    local proxy, user, pass = parse_proxy(addrs[i], scheme)
+    local proxy, user, pass = net.parse_proxy(addrs[i], scheme)
     if proxy == nil then
       arg_error(1, "check_proxies", format("proxy #%d: %s", i, user))
     end
-    targets[i] = { proxy = proxy, proxy_username = user or o.username, proxy_password = pass or o.password }
+    targets[i] = { route = nil, reply = "ignore", proxy = proxy, proxy_username = user or o.username,
+                   proxy_password = pass or o.password }
     if targets[i].proxy_password and not targets[i].proxy_username then
       arg_error(2, "check_proxies", "a password needs a username")
     end
   end
 
   local handle = core.new_client {
-    user_agent = st.user_agent, connect_timeout = timeout, max_response_bytes = MAX_BODY,
+    user_agent = st.user_agent, timeout = timeout, connect_timeout = timeout, max_response_bytes = MAX_BODY,
     proxy = false,
   }
+  local route = { method = "GET", url = url }
   local endpoint = "GET " .. (match(url, "^([^?#]*)") or url)
   local results = { n = n }
   local function probe(i)
-    local status, _, failure, fmsg, elapsed =
-      transport.transfer(handle, "GET", url, nil, nil, timeout, transport.FLAG_RAW, targets[i])
-    local result = { addr = addrs[i], status = status, latency_ms = elapsed * 1000 }
+    local target = targets[i]
+    target.route = route
+    local r = transport.transfer(handle, target)
+    local status, failure = r.status, r.kind
+    local result = { addr = addrs[i], status = status, latency_ms = r.elapsed * 1000 }
     if failure == nil and status >= 200 and status < 400 then
       result.ok = true
     else
       result.ok = false
       result.err = errors.new {
-        kind = failure == nil and "http" or (failure == "tls" and "network" or failure),
-        status = status, endpoint = endpoint, attempts = 1,
-        msg = failure and st.scrub(fmsg) or format("status %d through the proxy", status),
+        kind = failure or "http", status = status, endpoint = endpoint, attempts = 1,
+        msg = failure and scrub(st.handle, r.msg) or format("status %d through the proxy", status),
         retryable = failure == "network" or failure == "timeout",
       }
     end
@@ -144,6 +112,5 @@ function proxycheck.run(st, addrs, opts)
   end
   return results
 end
-
 
 return proxycheck

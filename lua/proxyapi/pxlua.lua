@@ -2,9 +2,9 @@
 -- made when a script first uses them, and the progress bar.
 -- @module proxyapi.pxlua
 
-local require, rawset, rawget, type, error, pcall, tostring = require, rawset, rawget, type, error, pcall, tostring
+local require, rawset, rawget, type, error, pcall = require, rawset, rawget, type, error, pcall
 local getmetatable, setmetatable = getmetatable, setmetatable
-local getenv, format, rep, floor = os.getenv, string.format, string.rep, math.floor
+local format, rep, floor = string.format, string.rep, math.floor
 
 local pxlua = {}
 
@@ -34,16 +34,12 @@ local NO_KEY = "no app_key for 'api': set PROXYAPI_APP_KEY, use --app-key-file F
   .. "or run with --fake for a local fake of the API"
 
 --- The client behind the global `api`, from the command line's settings
--- (which win) and the environment.
+-- (which win over the environment: proxyapi.new reads that).
 function pxlua.make_client(config)
   local proxyapi = require "proxyapi"
-  local key = config.app_key or getenv "PROXYAPI_APP_KEY"
-  if key == nil or key == "" then
-    error(NO_KEY, 0)
-  end
   local options = {
-    app_key = key,
-    base_url = config.base_url or getenv "PROXYAPI_BASE_URL",
+    app_key = config.app_key,
+    base_url = config.base_url,
     timeout = config.timeout,
     dry_run = config.dry_run or nil,
   }
@@ -56,8 +52,15 @@ function pxlua.make_client(config)
   local ok, api = pcall(proxyapi.new, options)
   if not ok then
     -- the script never called new: say which setting is wrong instead
-    error("cannot make the global 'api' from the command line and the environment: "
-      .. tostring(api):gsub("^bad argument #1 to 'new' %((.*)%)$", "%1"), 0)
+    local _, msg, why = require("proxyapi.client").check_options(options)
+    if why == nil then
+      error(api, 0)
+    elseif why.missing == "app_key" then
+      error(NO_KEY, 0)
+    elseif why.option then
+      msg = why.option .. ": " .. why.problem .. (why.label ~= why.option and " (from " .. why.label .. ")" or "")
+    end
+    error("cannot make the global 'api' from the command line and the environment: " .. msg, 0)
   end
   return api
 end

@@ -2,8 +2,13 @@
 -- at most `concurrency` alive, all driven by one libcurl multi handle.
 -- A coroutine yields (TRANSFER, id) when it starts a transfer and
 -- (SLEEP, seconds) when it backs off; the loop resumes it with the
--- transfer's outcome, or when its wait is over, without blocking the
+-- transfer's result, or when its wait is over, without blocking the
 -- others.
+--
+-- Each loop has an id, and the core hands a loop only the transfers it
+-- submitted: a loop started inside another (a map from a progress
+-- callback, a split batch inside a coroutine of a map function's own)
+-- never takes the outer loop's transfers, and both finish.
 -- @module proxyapi.scheduler
 
 local core = require "proxyapi.core"
@@ -11,7 +16,10 @@ local transport = require "proxyapi.transport"
 
 local create, resume, status, close = coroutine.create, coroutine.resume, coroutine.status, coroutine.close
 local pcall, error, next, select = pcall, error, next, select
+local remove = table.remove
 local now, sleep, interrupted = core.now, core.sleep, core.interrupted
+local ops = core.transfer
+local poll, result, cancel, isopen = ops.poll, ops.result, ops.cancel, ops.isopen
 local TRANSFER, SLEEP, loops = transport.TRANSFER, transport.SLEEP, transport.loops
 
 local scheduler = {}
@@ -19,11 +27,18 @@ local scheduler = {}
 -- the longest single wait, so that a stuck transfer still sees timers
 local MAX_WAIT = 1.0
 
+local last_id = 0
+
+-- What a coroutine waiting on a transfer gets when its client was closed
+-- under it (by the function of another item, say).
+local CLOSED = { kind = "cancelled", msg = "the client was closed", sends = 0, elapsed = 0 }
+
 --- Runs body(i) for i = 1..count, each in its own coroutine, and calls
 -- on_done(i, ok, ...) with what it returned (ok = true) or raised
 -- (ok = false), then progress(done, count) if given.
 function scheduler.run(handle, count, body, concurrency, on_done, progress)
-  local loop = { handle = handle }
+  last_id = last_id + 1
+  local loop = { handle = handle, id = last_id }
   local waiting = {} -- transfer id -> coroutine
   local sleepers = {} -- { at = time, co = coroutine }, in arrival order
   local index = {} -- coroutine -> item
@@ -75,7 +90,7 @@ function scheduler.run(handle, count, body, concurrency, on_done, progress)
       if stop or s.at <= t then
         due = due or {}
         due[#due + 1] = s.co
-        table.remove(sleepers, j)
+        remove(sleepers, j)
       elseif s.at - t < wait then
         wait = s.at - t
       end
@@ -92,9 +107,25 @@ function scheduler.run(handle, count, body, concurrency, on_done, progress)
   local function resume_finished(...)
     for j = 1, select("#", ...) do
       local id = select(j, ...)
+      local r = result(handle, id)
       local co = waiting[id]
       waiting[id] = nil
-      step(co, handle:_result(id))
+      if co ~= nil then -- else its coroutine is gone: the result is dropped
+        step(co, r)
+      end
+    end
+  end
+
+  -- the client was closed by one of the functions: every waiting call
+  -- ends as cancelled, and later calls raise in their own coroutines
+  local function closed()
+    local list = {}
+    for id, co in next, waiting do
+      list[#list + 1] = co
+      waiting[id] = nil
+    end
+    for _, co in next, list do
+      step(co, CLOSED)
     end
   end
 
@@ -103,7 +134,11 @@ function scheduler.run(handle, count, body, concurrency, on_done, progress)
     while done < count do
       local wait = wake_sleepers()
       if next(waiting) ~= nil then
-        resume_finished(handle:_poll(wait))
+        if isopen(handle) then
+          resume_finished(poll(handle, loop.id, wait))
+        else
+          closed()
+        end
       elseif wait > 0 and done < count and #sleepers > 0 then
         sleep(wait)
       end
@@ -113,8 +148,7 @@ function scheduler.run(handle, count, body, concurrency, on_done, progress)
   if not ok then
     -- leave nothing in flight behind a raised error
     for id in next, waiting do
-      handle:_cancel(id)
-      pcall(handle._result, handle, id)
+      cancel(handle, id)
     end
     for co in next, index do
       close(co)

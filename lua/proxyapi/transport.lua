@@ -1,18 +1,21 @@
 --- One API exchange: the transfer, the envelope, the Retries table.
 --
--- A call made inside a coroutine that api:map runs hands its transfer
--- (or its backoff wait) to the map's loop by yielding, so many calls
--- share one libcurl multi handle while user code reads sequentially.
--- Anywhere else the same code blocks in the C core.
+-- A call made inside a coroutine that a loop (proxyapi.scheduler) runs
+-- hands its transfer, or its backoff wait, to that loop by yielding, so
+-- many calls share one libcurl multi handle while user code reads
+-- sequentially. Anywhere else — and wherever the coroutine cannot yield,
+-- such as inside a table.sort comparator — the same code blocks in the
+-- C core instead.
 -- @module proxyapi.transport
 
 local core = require "proxyapi.core"
 local errors = require "proxyapi.errors"
 
 local type, setmetatable = type, setmetatable
-local running, yield = coroutine.running, coroutine.yield
+local running, yield, isyieldable = coroutine.running, coroutine.yield, coroutine.isyieldable
 local math_type, random = math.type, math.random
-local find = string.find
+local ops = core.transfer
+local perform, submit, scrub = ops.perform, ops.submit, ops.scrub
 
 local transport = {}
 
@@ -20,19 +23,20 @@ local transport = {}
 transport.TRANSFER = setmetatable({}, { __name = "proxyapi.transfer" })
 transport.SLEEP = setmetatable({}, { __name = "proxyapi.sleep" })
 
---- Coroutines run by a loop, each mapped to its loop ({handle = core client}).
+--- Coroutines run by a loop, each mapped to its loop ({handle =, id =}).
 transport.loops = setmetatable({}, { __mode = "k" })
 
 local TRANSFER, SLEEP, loops = transport.TRANSFER, transport.SLEEP, transport.loops
 
---- The loop the running coroutine belongs to, if it drives `handle`.
+--- The loop the running coroutine belongs to, if it drives `handle` and
+-- the coroutine can hand work to it.
 function transport.loop_of(handle)
   local co, main = running()
   if main then
     return nil
   end
   local loop = loops[co]
-  if loop ~= nil and loop.handle == handle then
+  if loop ~= nil and loop.handle == handle and isyieldable() then
     return loop
   end
   return nil
@@ -40,13 +44,13 @@ end
 
 local loop_of = transport.loop_of
 
---- Runs a transfer; returns what the core's _result returns.
-function transport.transfer(handle, method, url, query, body, timeout, flags, extra)
-  if loop_of(handle) then
-    local id = handle:_submit(method, url, query, body, timeout, flags, extra)
-    return yield(TRANSFER, id)
+--- Runs the request value `req` on `handle`; returns the core's result table.
+function transport.transfer(handle, req)
+  local loop = loop_of(handle)
+  if loop then
+    return yield(TRANSFER, submit(handle, req, loop.id))
   end
-  return handle:_perform(method, url, query, body, timeout, flags, extra)
+  return perform(handle, req)
 end
 
 --- Waits; false when Ctrl-C cut the wait short.
@@ -66,21 +70,17 @@ local REASON = {
   [502] = "Bad Gateway", [503] = "Service Unavailable", [504] = "Gateway Timeout",
 }
 
-local FLAG_AT_MOST_ONCE, FLAG_RAW = 1, 2
-transport.FLAG_RAW = FLAG_RAW
-
 local function protocol(status, msg)
   return { kind = "protocol", status = status, msg = msg, retryable = false }
 end
 
---- Turns one transfer's outcome into (nil, data, is_text) or (error fields).
-local function classify(status, payload, failure, msg, raw)
-  if failure ~= nil and failure ~= "json" then
-    return {
-      kind = failure == "tls" and "network" or failure, status = status, msg = msg,
-      retryable = failure == "network" or failure == "timeout",
-    }
+--- Turns the core's result into (nil, data, is_text) or an error's fields.
+local function classify(r)
+  local kind, status = r.kind, r.status
+  if kind ~= nil then
+    return { kind = kind, status = status, msg = r.msg, retryable = kind == "network" or kind == "timeout" }
   end
+  local payload = r.data
   if status == nil or status < 200 or status > 299 then
     local err = { kind = "http", status = status, retryable = RETRY_STATUS[status] or false }
     if type(payload) == "table" then
@@ -90,18 +90,11 @@ local function classify(status, payload, failure, msg, raw)
     err.msg = err.msg or REASON[status] or "HTTP error"
     return err
   end
-  if failure == "json" then
-    return protocol(status, msg)
+  if r.bad_json then
+    return protocol(status, r.bad_json)
   end
-  if raw then
-    if not find(payload, "^%s*{") then
-      return nil, payload, true -- a text-format reply
-    end
-    local decoded, jmsg = core.json_decode(payload)
-    if decoded == nil then
-      return protocol(status, jmsg or "reply is null")
-    end
-    payload = decoded
+  if r.text then
+    return nil, r.text, true
   end
   if type(payload) ~= "table" then
     return protocol(status, "reply is not a JSON object")
@@ -125,32 +118,31 @@ local function backoff(st, attempt)
   return wait / 2 + random() * wait / 2
 end
 
---- Makes a request, retrying as the Retries table says.
--- `req`: method, path, url, query (flat array) or body (table), policy
--- ("read" or "once"), raw, shape (turns data into the result, or returns
--- nil and why the reply has the wrong shape). Returns the result, or nil
--- and an error object.
-function transport.exchange(st, req)
-  local handle, policy = st.handle, req.policy
-  local flags = (policy == "once" and FLAG_AT_MOST_ONCE or 0) + (req.raw and FLAG_RAW or 0)
+--- Sends a request value, retrying as the Retries table says.
+-- `shape(data, separator, is_text)` turns a success's data into the
+-- result, or returns nil and why the reply has the wrong shape. Returns
+-- the result, or nil and an error object.
+function transport.exchange(st, req, shape)
+  local handle, route = st.handle, req.route
+  local policy = route.policy
   local attempt, tries = 0, 0
   while true do
     attempt = attempt + 1
-    local status, payload, failure, msg, elapsed, retry_after, reached, sends =
-      transport.transfer(handle, req.method, req.url, req.query, req.body, st.timeout, flags)
+    local r = transport.transfer(handle, req)
     -- libcurl may have resent the request by itself (a reused connection
     -- found dead): the server saw each of those tries
+    local sends = r.sends
     tries = tries + (sends > 1 and sends or 1)
-    local err, data, is_text = classify(status, payload, failure, msg, req.raw)
-    if err == nil and req.shape then
+    local err, data, is_text = classify(r)
+    if err == nil then
       local smsg
-      data, smsg = req.shape(data, is_text)
+      data, smsg = shape(data, req.separator, is_text)
       if data == nil then
-        err = protocol(status, smsg)
+        err = protocol(r.status, smsg)
       end
     end
     if st.on_request then
-      st.on_request { method = req.method, path = req.path, status = status, elapsed = elapsed,
+      st.on_request { method = route.method, path = route.path, status = r.status, elapsed = r.elapsed,
                       attempt = attempt, error = err and err.kind or nil }
     end
     if err == nil then
@@ -160,8 +152,9 @@ function transport.exchange(st, req)
     if policy == "read" then
       retry = err.retryable
     else -- at most once: only when nothing can have reached the server
-      retry = err.retryable and not reached
+      retry = err.retryable and not r.reached
     end
+    local retry_after = r.retry_after
     if retry_after ~= nil and retry_after > st.retry_max_wait then
       err.retry_after, retry = retry_after, false -- longer than we may wait
     end
@@ -175,9 +168,9 @@ function transport.exchange(st, req)
     end
     if not retry then
       err.attempts = tries
-      err.endpoint = req.method .. " " .. req.path
-      err.msg = st.scrub(err.msg)
-      if policy == "once" and reached and err.kind ~= "api" and err.kind ~= "http" then
+      err.endpoint = route.endpoint
+      err.msg = type(err.msg) == "string" and scrub(handle, err.msg) or err.msg
+      if policy == "once" and r.reached and err.kind ~= "api" and err.kind ~= "http" then
         err.maybe_applied = true
       end
       return nil, errors.new(err)
