@@ -28,8 +28,10 @@ function helper.start_fake(args)
   }, Fake)
 end
 
---- A control request; returns the decoded envelope's data.
-function Fake:control(method, path, body)
+--- A control request (body: a table, sent as JSON); returns the HTTP
+-- status and the decoded envelope (the text when it is not JSON), whatever
+-- the status.
+function Fake:try_control(method, path, body)
   local chunks = {}
   local text = body ~= nil and cjson.encode(body) or nil
   local ok, status = http.request {
@@ -40,9 +42,78 @@ function Fake:control(method, path, body)
     sink = ltn12.sink.table(chunks),
   }
   assert(ok, status)
+  local answer = table.concat(chunks)
+  local decoded, reply = pcall(cjson.decode, answer)
+  return status, decoded and reply or answer
+end
+
+--- A control request that must answer 200; returns the envelope's data.
+function Fake:control(method, path, body)
+  local status, reply = self:try_control(method, path, body)
   assert(status == 200, "control request " .. path .. " answered " .. tostring(status))
-  local reply = cjson.decode(table.concat(chunks))
   return reply.data
+end
+
+--- GET /_fake/clock, or with a body ({advance = s} | {to = "..."}, frozen) POST it.
+function Fake:clock(body)
+  if body == nil then
+    return self:control("GET", "/_fake/clock")
+  end
+  return self:control("POST", "/_fake/clock", body)
+end
+
+--- POST /_fake/usage: {account = name | all = true, kb | gb, kb_per_day | gb_per_day}.
+function Fake:add_usage(body)
+  return self:control("POST", "/_fake/usage", body)
+end
+
+--- POST /_fake/products: {days = n, product_type = t, ips = n}; returns {product, static_ips, days_left}.
+function Fake:add_product(body)
+  return self:control("POST", "/_fake/products", body)
+end
+
+-- JSON numbers that are whole, as Lua integers.
+local function integers(v)
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      v[k] = integers(x)
+    end
+  elseif math.type(v) == "float" then
+    return math.tointeger(v) or v
+  end
+  return v
+end
+
+--- A provider GET with the fake's key and query params, spoken with
+-- LuaSocket; returns the decoded envelope (integers made integers).
+function Fake:get(path, params)
+  local query = { "app_key=" .. self.app_key }
+  local function escape(x)
+    return (tostring(x):gsub("[^%w%-_.~]", function(c)
+      return string.format("%%%02X", c:byte())
+    end))
+  end
+  for k, v in pairs(params or {}) do
+    query[#query + 1] = escape(k) .. "=" .. escape(v)
+  end
+  local chunks = {}
+  local ok, status = http.request {
+    url = self.base_url .. path .. "?" .. table.concat(query, "&"),
+    sink = ltn12.sink.table(chunks),
+  }
+  assert(ok, status)
+  return integers(cjson.decode(table.concat(chunks)))
+end
+
+--- A provider POST of params (the key added) as JSON; returns the decoded envelope.
+function Fake:post(path, params)
+  local body = { app_key = self.app_key }
+  for k, v in pairs(params or {}) do
+    body[k] = v
+  end
+  local status, reply = self:try_control("POST", path, body)
+  assert(status == 200, path .. " answered HTTP " .. tostring(status))
+  return integers(reply)
 end
 
 function Fake:fault(fault)

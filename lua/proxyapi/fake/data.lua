@@ -1,6 +1,7 @@
 -- Seeded, deterministic data for the fake: the same seed gives the same
 -- accounts, products, static IPs and usage, on any machine and at any time
--- (dates of seeded records are fixed, not relative to today).
+-- (dates of seeded records are fixed, not relative to today; what moves
+-- with the fake's clock is in usage.lua and packages.lua).
 local places = require "proxyapi.fake.places"
 
 local byte, char, format, floor = string.byte, string.char, string.format, math.floor
@@ -231,6 +232,37 @@ function data.static_ips(seed, products)
       country_code = country.country_code, city = pick(rand, state.cities),
       product_type = product.product_type, trade_no = product.trade_no,
       status = i <= 4 and i or pick(rand, { 1, 1, 1, 1, 1, 2, 2, 3, 3, 4 }),
+      created_at = product.created_at, expired_at = product.expired_at,
+    }
+  end
+  return list
+end
+
+-- A package bought while the fake runs (the n-th one since the start): it
+-- takes effect now and expires `seconds` later; its id follows top_id.
+function data.bought_product(seed, n, ptype, now, seconds, top_id)
+  local rand = data.rng(data.hash(seed, "bought", n))
+  local at = data.format_time(now)
+  return {
+    id = top_id + rand(1, 300), product_type = ptype, created_at = at,
+    expired_at = data.format_time(now + seconds),
+    trade_no = at:gsub("%D", "") .. digits(rand, 14),
+    order = { created_at = at, pay_at = at, title = pick(rand, titles[ptype]) },
+  }
+end
+
+-- count static IPs bought with that package (14 or 25), ids after top_id.
+function data.bought_ips(seed, n, product, count, top_id)
+  local rand = data.rng(data.hash(seed, "bought ips", n))
+  local list, id = {}, top_id
+  for i = 1, count do
+    local country = pick(rand, data.countries)
+    id = id + rand(1, 9)
+    list[i] = {
+      id = id, ip = data.ip(rand), port = rand(10000, 60000),
+      username = "st" .. data.alnum(rand, 8):lower(), password = data.alnum(rand, 10),
+      country_code = country.country_code, city = pick(rand, pick(rand, country.states).cities),
+      product_type = product.product_type, trade_no = product.trade_no, status = 1,
       created_at = product.created_at, expired_at = product.expired_at,
     }
   end

@@ -1,8 +1,10 @@
 -- Fault tables: checking them, parsing the command line's "k=v,k=v" form,
--- and taking the next one that matches a request.
+-- taking the next one that matches a request, and answering it.
 local cjson = require "cjson"
+local http = require "proxyapi.fake.http"
+local json = require "proxyapi.fake.json"
 
-local tointeger, mtype, format = math.tointeger, math.type, string.format
+local tointeger, mtype, format, rep, sub = math.tointeger, math.type, string.format, string.rep, string.sub
 
 local faults = {}
 
@@ -12,6 +14,7 @@ faults.actions = { close = true, drop_reply = true, reset = true, stall = true, 
 local kinds = { path = "string", method = "string", times = "integer", delay = "number",
                 status = "integer", retry_after = "scalar", headers = "table", code = "integer",
                 msg = "string", body = "string", action = "string", size = "integer" }
+faults.fields = kinds
 
 -- A header value must not be able to end the head early.
 local function header_text(v)
@@ -117,6 +120,56 @@ function faults.copy(list)
     out[i] = c
   end
   return out
+end
+
+local canned = json.envelope(200, "success", { list = json.array {} })
+
+local function fault_body(fault)
+  local action = fault.action
+  if action == "badjson" then return '{"code":200,"msg":"ok","data":{' end
+  if action == "wrong_shape" then return '{"code":200,"msg":"ok","data":"unexpected"}' end
+  if action == "oversize" then
+    local head = '{"code":200,"msg":"success","data":null,"padding":"'
+    return head .. rep("x", math.max(0, (fault.size or 2 * 1024 * 1024) - #head - 2)) .. '"}'
+  end
+  if fault.body then return fault.body end
+  if fault.code then return json.envelope(fault.code, fault.msg or "fault") end
+  if fault.status then return json.envelope(fault.status, http.reasons[fault.status] or "fault") end
+  if action == "stall" or action == "truncate" then return canned end
+end
+
+-- Answers a faulted request on conn in the provider's place: returns
+-- whether the connection stays open, or nil when the fault only delays it
+-- (the delay is already over) and the request is to be handled as usual.
+function faults.apply(server, conn, req, fault, params, entry)
+  local action = fault.action
+  if action == "close" or action == "reset" or action == "drop_reply" then
+    if action == "drop_reply" then server:handle(req.method, req.path, params) end
+    if action == "reset" then conn.sock:setoption("linger", { on = true, timeout = 0 }) end
+    conn.sock:close()
+    server:finish(entry, nil)
+    return false
+  end
+  local body = fault_body(fault)
+  if not body then return nil end
+  local status, extra = fault.status or 200, fault.headers
+  if fault.retry_after then
+    extra = { ["Retry-After"] = fault.retry_after }
+    for k, v in pairs(fault.headers or {}) do extra[k] = v end
+  end
+  if action == "stall" or action == "truncate" then
+    local half = sub(body, 1, #body // 2)
+    conn:send(http.head(status, #body, json.TYPE, true, extra) .. half)
+    server:finish(entry, status)
+    if action == "stall" then
+      repeat until not conn:receive_chunk()   -- keep it open, reading nothing more, until the peer leaves
+    end
+    return false
+  end
+  local keep = req.keep_alive and not server.stopped
+  conn:reply(status, body, json.TYPE, keep, extra)
+  server:finish(entry, status)
+  return keep
 end
 
 return faults
