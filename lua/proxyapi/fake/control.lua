@@ -95,6 +95,10 @@ routes["GET /_fake/state"] = function(server)
            delay = server.delay, faults = array(server.faults), now = data.format_time(state.clock:now()) }
 end
 
+-- The key the fake accepts: for specs of the client's secrecy, which must
+-- know what to search output for when pxlua --fake made the key up.
+routes["GET /_fake/app_key"] = function(server) return { app_key = server.app_key } end
+
 routes["POST /_fake/config"] = function(server, req)
   local config, err = body_of(req, fields("not_verified", "delay"))
   if not config then return nil, err end
