@@ -8,7 +8,7 @@ PREFIX   ?= /usr/local
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev \
         lua-busted luarocks lua-check pkg-config lua-socket libreadline-dev \
-        tinyproxy microsocks clang-format cppcheck
+        tinyproxy microsocks clang-format cppcheck prometheus
 
 # Recursive (=) so that pkg-config runs after `deps` has installed it.
 PKGS       = lua5.4 libcurl
