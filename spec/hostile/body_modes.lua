@@ -34,7 +34,6 @@ local fixtures = {
   nan = '{"code":200,"msg":"ok","data":{"list":[NaN]}}',
   infinite = '{"code":200,"msg":"ok","data":{"list":[1e400]}}',
   nul_msg = '{"code":5,"msg":"bad\\u0000thing"}',
-  raw_nul_msg = '{"code":5,"msg":"bad\0thing"}',
   bad_utf8_msg = '{"code":5,"msg":"bad \255\254 thing"}',
   deep = '{"code":200,"msg":"ok","data":{"list":' .. ("["):rep(100000) .. ("]"):rep(100000) .. "}}",
 }
