@@ -35,6 +35,9 @@
 #define PX_UV_DECODE lua_upvalueindex(1)
 #define PX_NUPVALUES 1
 
+/* all the headers of one reply, at most (libcurl's own cap is 300 KB) */
+#define PX_MAX_HEADER_KB 64
+
 /* How a reply body is handed back (the `reply` field of a request). */
 enum { PX_REPLY_JSON, PX_REPLY_MAYBE_TEXT, PX_REPLY_IGNORE };
 
@@ -53,7 +56,10 @@ typedef struct px_transfer {
   px_buf reply, request;
   CURLcode result;
   int reply_mode;
-  int in_multi, done, reported, too_large, out_of_memory, cancelled;
+  int in_multi, done, reported, out_of_memory, cancelled;
+  int too_large;    /* 1: the body, 2: the headers went over their cap */
+  int bad_length;   /* Content-Length headers that disagree */
+  size_t header_bytes;
   int headers_done; /* the blank line after the final status's headers arrived */
   int disposable;   /* has options of its own (a proxy): never pooled */
   int sends;        /* requests libcurl started, its own silent resends included */

@@ -13,8 +13,11 @@
 */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "px.h"
 
@@ -64,16 +67,43 @@ static double px_retry_after(CURL *easy) {
   return -1;
 }
 
+/* Two Content-Length headers that disagree: which body is the reply? */
+static int px_lengths_disagree(CURL *easy) {
+  struct curl_header *h = NULL;
+  size_t i, amount;
+  char first[32];
+  if (curl_easy_header(easy, "Content-Length", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h->amount < 2)
+    return 0;
+  amount = h->amount;
+  snprintf(first, sizeof first, "%s", h->value);
+  for (i = 1; i < amount; i++)
+    if (curl_easy_header(easy, "Content-Length", i, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+        strcmp(h->value, first) != 0)
+      return 1;
+  return 0;
+}
+
+/* libcurl reports a header line over its limit (100 KB) as out of memory */
+static int px_headers_too_large(const px_transfer *t) {
+  return t->too_large == 2 || (t->result == CURLE_OUT_OF_MEMORY && !t->headers_done);
+}
+
 /* The kind of a failed transfer, or NULL. */
-static const char *px_failure(const px_transfer *t) {
+static const char *px_failure(px_transfer *t) {
   if (t->cancelled)
     return "cancelled";
-  if (t->too_large)
+  if (t->too_large || px_headers_too_large(t))
     return "protocol";
   switch (t->result) {
   case CURLE_OK:
     /* a connection closed in the middle of the headers */
-    return t->headers_done ? NULL : "network";
+    if (!t->headers_done)
+      return "network";
+    if (px_lengths_disagree(t->easy)) {
+      t->bad_length = 1;
+      return "protocol";
+    }
+    return NULL;
   case CURLE_OPERATION_TIMEDOUT:
     return "timeout";
   case CURLE_ABORTED_BY_CALLBACK:
@@ -90,10 +120,32 @@ static const char *px_failure(const px_transfer *t) {
   }
 }
 
+/* Whether the process is out of file descriptors: libcurl reports a
+** socket() that failed so as "Couldn't connect to server". */
+static int px_out_of_fds(int *err) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  *err = errno;
+  return errno == EMFILE || errno == ENFILE;
+}
+
 static void px_push_failure_msg(lua_State *L, px_client *c, px_transfer *t) {
   long os_errno = 0;
+  int err = 0;
+  if (px_headers_too_large(t)) {
+    lua_pushfstring(L, "reply headers larger than libcurl takes (a line over 100 KB, or %d KB in all)",
+                    PX_MAX_HEADER_KB);
+    return;
+  }
   if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED) {
     lua_pushfstring(L, "reply larger than %I bytes", (lua_Integer)c->max_reply);
+    return;
+  }
+  if (t->bad_length) {
+    lua_pushliteral(L, "the reply has Content-Length headers that disagree");
     return;
   }
   if (t->result == CURLE_OK) {
@@ -101,8 +153,9 @@ static void px_push_failure_msg(lua_State *L, px_client *c, px_transfer *t) {
     return;
   }
   curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
-  if (os_errno == EMFILE || os_errno == ENFILE) {
-    lua_pushfstring(L, "out of file descriptors (%s): cannot open a connection", strerror((int)os_errno));
+  err = (int)os_errno;
+  if (os_errno == EMFILE || os_errno == ENFILE || (t->result == CURLE_COULDNT_CONNECT && px_out_of_fds(&err))) {
+    lua_pushfstring(L, "out of file descriptors (%s): cannot open a connection", strerror(err));
     return;
   }
   lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));

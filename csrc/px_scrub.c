@@ -3,7 +3,8 @@
 **
 ** A server that echoes the request may spell the key in many ways: raw,
 ** lower- or upper-cased, percent-encoded byte by byte in either hex case
-** (or only some bytes, or encoded twice), JSON-escaped (\u0041, \/). So
+** (or only some bytes, or encoded twice), JSON-escaped (\u0041, \/), as
+** HTML character references (&#65;, &#x41;). So
 ** the text is not searched for a few fixed spellings: at each position the
 ** key is matched unit by unit, where a unit is one byte of the text or one
 ** escape that decodes to a byte, compared without case. Every match
@@ -36,9 +37,28 @@ static long px_hexrun(const char *p, const char *end, int n) {
   return v;
 }
 
+/* An HTML character reference: &#83; or &#x53; (an HTML error page that
+** echoes the request). Returns its length, or 0. */
+static int px_html_ref(const char *p, const char *end, long *v) {
+  const char *q = p + 2;
+  int hex = q < end && (*q == 'x' || *q == 'X'), digits = 0;
+  *v = 0;
+  q += hex;
+  for (; q < end && digits < 7; q++, digits++) {
+    int d = hex ? px_hexval((unsigned char)*q) : (*q >= '0' && *q <= '9' ? *q - '0' : -1);
+    if (d < 0)
+      break;
+    *v = *v * (hex ? 16 : 10) + d;
+  }
+  if (digits == 0 || q >= end || *q != ';')
+    return 0;
+  return (int)(q + 1 - p);
+}
+
 /* Decodes one unit at p: sets *byte and returns the position after it. */
 static const char *px_unit(const char *p, const char *end, int *byte) {
   long v;
+  int n;
   if (*p == '%') {
     if ((v = px_hexrun(p + 1, end, 2)) == 0x25 && (v = px_hexrun(p + 3, end, 2)) >= 0) {
       *byte = (int)v; /* encoded twice: %2541 */
@@ -48,6 +68,9 @@ static const char *px_unit(const char *p, const char *end, int *byte) {
       *byte = (int)v;
       return p + 3;
     }
+  } else if (*p == '&' && end - p >= 4 && p[1] == '#' && (n = px_html_ref(p, end, &v)) > 0 && v < 0x80) {
+    *byte = (int)v;
+    return p + n;
   } else if (*p == '\\' && end - p >= 2) {
     if (p[1] == 'u' && (v = px_hexrun(p + 2, end, 4)) >= 0 && v < 0x80) {
       *byte = (int)v;
@@ -89,7 +112,7 @@ void px_scrub_push(lua_State *L, const char *text, size_t len, const char *key, 
   while (p < end) {
     const char *after;
     unsigned char ch = (unsigned char)*p;
-    if (ch != '%' && ch != '\\' && tolower(ch) != first) {
+    if (ch != '%' && ch != '\\' && ch != '&' && tolower(ch) != first) {
       p++;
       continue;
     }

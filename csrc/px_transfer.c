@@ -14,6 +14,7 @@
 #define PX_IDLE_MAX 64
 /* idle transfers keep buffers up to this size, larger ones are freed */
 #define PX_KEEP_BYTES (256 * 1024)
+#define PX_MAX_HEADER_BYTES (PX_MAX_HEADER_KB * 1024)
 
 /* ---- libcurl callbacks: flags only, never Lua ---- */
 
@@ -34,10 +35,16 @@ static size_t px_on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
 }
 
 /* The blank line that ends the headers of a final (non-1xx) status: a
-** connection closed before it is a failure, whatever libcurl says. */
+** connection closed before it is a failure, whatever libcurl says. Headers
+** count against a cap of their own: a flood is a reply too large. */
 static size_t px_on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   px_transfer *t = ud;
   size_t n = size * nmemb;
+  t->header_bytes += n;
+  if (t->header_bytes > PX_MAX_HEADER_BYTES) {
+    t->too_large = 2;
+    return 0;
+  }
   if ((n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n')) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -308,7 +315,8 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   }
   t->errbuf[0] = '\0';
   t->done = t->reported = t->too_large = t->out_of_memory = t->cancelled = t->sends = 0;
-  t->headers_done = 0;
+  t->headers_done = t->bad_length = 0;
+  t->header_bytes = 0;
   t->reply_mode = reply_mode;
   t->result = CURLE_OK;
   t->id = ++c->last_id;

@@ -17,7 +17,7 @@ local KEYS = { KEY, "LetterKey0nly42abcXYZ" }
 local server
 
 local function tagged(name, defect)
-  return defect and name .. " #defect" or name
+  return defect and name .. "" or name
 end
 
 local function assert_error(err, kind, label)
@@ -110,7 +110,7 @@ describe("a reply cut short", function()
     end)
   end
 
-  it("half_headers: a split batch names every account; idempotent chunks are retried #defect", function()
+  it("half_headers: a split batch names every account; idempotent chunks are retried", function()
     local api, segment = server:client("half_headers", { batch_size = 2 })
     local ok, err = api:disable_accounts { "a1", "a2", "a3", "a4", "a5" }
     assert.is_nil(ok)
@@ -119,7 +119,7 @@ describe("a reply cut short", function()
     assert.equal(9, server:count(segment)) -- 3 chunks, 3 attempts each
   end)
 
-  it("half_headers: a split add is sent once per chunk and may be applied #defect", function()
+  it("half_headers: a split add is sent once per chunk and may be applied", function()
     local api, segment = server:client("half_headers", { batch_size = 2 })
     local ok, err = api:add_accounts { "a1:p1", "a2:p2", "a3:p3", "a4:p4", "a5:p5" }
     assert.is_nil(ok)
@@ -129,7 +129,7 @@ describe("a reply cut short", function()
     assert.equal(3, server:count(segment))
   end)
 
-  it("half_headers: every item of api:map fails as a network failure #defect", function()
+  it("half_headers: every item of api:map fails as a network failure", function()
     local api, segment = server:client("half_headers", { retries = 1 })
     local results, errs = api:map({ 1, 2, 3, 4 }, function(a) return a:list_accounts() end)
     assert.equal(4, results.n)
@@ -180,7 +180,7 @@ describe("a reply that never ends", function()
     assert.equal(2, server:count(segment))
   end)
 
-  it("headers that never end are a reply too large (protocol), not a network failure #defect", function()
+  it("headers that never end are a reply too large (protocol), not a network failure", function()
     local api, segment = server:client("header_flood", quick)
     local list, err = api:list_accounts()
     assert.is_nil(list)
@@ -188,7 +188,7 @@ describe("a reply that never ends", function()
     assert.equal(1, server:count(segment))
   end)
 
-  it("a 200 KB header line is a protocol error, not 'Out of memory' #defect", function()
+  it("a 200 KB header line is a protocol error, not 'Out of memory'", function()
     local api = server:client("long_header", quick)
     local list, err = api:list_accounts()
     assert.is_nil(list)
@@ -241,11 +241,11 @@ describe("a reply of the wrong shape", function()
     end
   end
 
-  it("data = [1,2,3] is a protocol error for every list method #defect", function()
+  it("data = [1,2,3] is a protocol error for every list method", function()
     every_list_method_refuses("data_array")
   end)
 
-  it("data.list = {\"a\":1} is a protocol error for every list method #defect", function()
+  it("data.list = {\"a\":1} is a protocol error for every list method", function()
     every_list_method_refuses("list_object")
   end)
 
@@ -254,13 +254,13 @@ describe("a reply of the wrong shape", function()
     every_list_method_refuses("list_string")
   end)
 
-  it("extract_ips: a list holding objects is a protocol error #defect", function()
+  it("extract_ips: a list holding objects is a protocol error", function()
     local ips, err = server:client("body=ip_objects"):extract_ips { num = 1 }
     assert.is_nil(ips)
     assert_error(err, "protocol")
   end)
 
-  it("extract_ips: strings that are not host:port are a protocol error #defect", function()
+  it("extract_ips: strings that are not host:port are a protocol error", function()
     local ips, err = server:client("body=ip_words"):extract_ips { num = 1 }
     assert.is_nil(ips)
     assert_error(err, "protocol")
@@ -270,13 +270,13 @@ describe("a reply of the wrong shape", function()
     assert.same({ "1.2.3.4:8000", "5.6.7.8:8001" }, assert(server:client("body=ip_good"):extract_ips {}))
   end)
 
-  it("extract_ips, text format: an HTML error page is a protocol error #defect", function()
+  it("extract_ips, text format: an HTML error page is a protocol error", function()
     local ips, err = server:client("body=text_html"):extract_ips { format = "txt" }
     assert.is_nil(ips)
     assert_error(err, "protocol")
   end)
 
-  it("extract_ips, text format: a plain-text message is a protocol error #defect", function()
+  it("extract_ips, text format: a plain-text message is a protocol error", function()
     local ips, err = server:client("body=text_words"):extract_ips { format = "txt" }
     assert.is_nil(ips)
     assert_error(err, "protocol")
@@ -324,7 +324,7 @@ describe("paging", function()
   end
 
   for _, name in ipairs(ITERATORS) do
-    it(name .. ": a server that ignores page and says nothing of the end: protocol error at the repeat #defect",
+    it(name .. ": a server that ignores page and says nothing of the end: protocol error at the repeat",
       function()
         local api, segment = server:client("pages=ignore")
         local items, err = drain(each(api, name))
@@ -333,7 +333,7 @@ describe("paging", function()
         assert.is_true(server:count(segment) <= 2, server:count(segment) .. " requests")
       end)
 
-    it(name .. ": total_count alone ends the paging #defect", function()
+    it(name .. ": total_count alone ends the paging", function()
       local api, segment = server:client("pages=count")
       local items, err = drain(each(api, name))
       assert.is_nil(err)
@@ -352,7 +352,7 @@ describe("paging", function()
       assert.equal(3, server:count(segment))
     end)
 
-    it(name .. ": pages that repeat the previous one are a protocol error #defect", function()
+    it(name .. ": pages that repeat the previous one are a protocol error", function()
       local api, segment = server:client("pages=repeat")
       local items, err = drain(each(api, name))
       assert_error(err, "protocol")
@@ -368,7 +368,7 @@ describe("paging", function()
       assert.equal(1, server:count(segment))
     end)
 
-    it(name .. ": new pages forever, without an end, stop at a page cap (fewer than 1100 pages) #defect",
+    it(name .. ": new pages forever, without an end, stop at a page cap (fewer than 1100 pages)",
       function()
         local api, segment = server:client("pages=endless")
         local _, err = drain(each(api, name))
@@ -484,7 +484,7 @@ describe("an outbound proxy that refuses CONNECT", function()
   -- deny: 403; auth: 407; hangup: closed without a reply; tunnel: the
   -- tunnel opens and closes before the TLS handshake
   for _, mode in ipairs { "deny", "auth", "hangup", "tunnel" } do
-    it(mode .. ": at-most-once writes are retried as could-not-connect, never maybe_applied #defect", function()
+    it(mode .. ": at-most-once writes are retried as could-not-connect, never maybe_applied", function()
       for name, call in pairs(WRITES) do
         local api, segment = server:proxied(mode)
         local result, err = call(api)
@@ -651,7 +651,7 @@ for i = 1, results.n do print(i, tostring(results[i]), tostring(errs[i])) end
 ]]
 
 describe("api:map misuse", function()
-  it("error(nil) in the function still records the item in errs #defect", function()
+  it("error(nil) in the function still records the item in errs", function()
     local api = server:client("ok")
     local results, errs = api:map({ 1, 2 }, function(_, i)
       if i == 1 then
@@ -666,7 +666,7 @@ describe("api:map misuse", function()
     assert.is_nil(errs[2])
   end)
 
-  it("api:close() inside the function gives per-item errors, not an internal error #defect", function()
+  it("api:close() inside the function gives per-item errors, not an internal error", function()
     local status, output, lines = run_child([[
 local api = client("ok=0.1~close")
 local ok, results, errs = pcall(api.map, api, { 1, 2, 3 }, function(a, i)
@@ -680,7 +680,7 @@ if not ok then print("raised", results) os.exit(1) end
     assert_items(output, lines, 3)
   end)
 
-  it("running out of file descriptors says so, not 'Couldn't connect to server' #defect", function()
+  it("running out of file descriptors says so, not 'Couldn't connect to server'", function()
     local status, output, lines = run_child([[
 local api = client("slow=0.5~fd", { retries = 0 })
 local items = {}
@@ -699,7 +699,7 @@ end)
 describe("schedulers started inside a scheduler", function()
   -- racy: it hangs when item 2's transfer ends while item 1 runs its
   -- batch, so it is tried 50 times (today it hangs in nearly every run)
-  it("a split batch in a coroutine inside a map function (the literal case) #defect", function()
+  it("a split batch in a coroutine inside a map function (the literal case)", function()
     local status, output, lines = run_child([[
 local api = client("ok~literal", { batch_size = 2 })
 local results, errs
@@ -718,7 +718,7 @@ end
     assert_items(output, lines, 2)
   end)
 
-  it("a split batch in a coroutine while another item's transfer is in flight #defect", function()
+  it("a split batch in a coroutine while another item's transfer is in flight", function()
     local status, output, lines = run_child([[
 local api = client("ok=0.2~inflight", { batch_size = 2 })
 local results, errs = api:map({ 1, 2 }, function(a, i)
@@ -731,7 +731,7 @@ end)
     assert_items(output, lines, 2)
   end)
 
-  it("a map started from a progress callback #defect", function()
+  it("a map started from a progress callback", function()
     local status, output, lines = run_child([[
 local api = client("ok~progress_map")
 local results, errs = api:map({ 1, 2, 3 }, function(a, i) return a:call("GET", "/x", { delay = 0.1 * i }) end, {
@@ -744,7 +744,7 @@ local results, errs = api:map({ 1, 2, 3 }, function(a, i) return a:call("GET", "
     assert_items(output, lines, 3)
   end)
 
-  it("a split batch started from a progress callback #defect", function()
+  it("a split batch started from a progress callback", function()
     local status, output, lines = run_child([[
 local api = client("ok=0.15~progress_batch", { batch_size = 2 })
 local results, errs = api:map({ 1, 2, 3 }, function(a, i) return a:call("GET", "/x", { delay = 0.1 * i }) end, {
@@ -784,7 +784,7 @@ for i = 1, 2 do assert(results[i] == true, errs[i]) end
     assert_items(output, lines, 2)
   end)
 
-  it("a call that yields across a C boundary leaves no orphaned transfer behind #defect", function()
+  it("a call that yields across a C boundary leaves no orphaned transfer behind", function()
     local status, output = run_child([[
 local api = client("ok=0.05~sort")
 local _, errs = api:map({ 1 }, function(a)
@@ -798,7 +798,8 @@ assert(api:list_accounts())
 print("returned")
 ]])
     assert_clean(status, output)
-    assert.matches("first\t[^\n]*yield across", output)
+    -- the call either works (it blocks where it cannot yield) or errs clearly
+    assert.is_truthy(output:find("first\tnil\n", 1, true) or output:find("first\t[^\n]*yield across"), output)
     assert.equal(0, status, output)
     assert.matches("returned", output)
   end)
@@ -832,7 +833,7 @@ describe("more of HTTP", function()
     assert.is_true(assert(add(api)))
   end)
 
-  it("two Content-Length headers that disagree are a protocol error #defect", function()
+  it("two Content-Length headers that disagree are a protocol error", function()
     local api, segment = server:client("two_lengths")
     local list, err = api:list_accounts()
     assert.is_nil(list)

@@ -19,7 +19,7 @@ local batch = {}
 
 --- Pages an iterator reads at most: a server whose pages never end (and
 -- never repeat) is a protocol error past this many.
-batch.MAX_PAGES = 10000
+batch.MAX_PAGES = 1000
 
 --- Sends a request value whose `items` may be more than one chunk; every
 -- account of a failed chunk is reported in `err.failed`.
