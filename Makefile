@@ -8,7 +8,7 @@ PREFIX   ?= /usr/local
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev \
         lua-busted luarocks lua-check pkg-config lua-socket libreadline-dev \
-        tinyproxy microsocks clang-format cppcheck
+        tinyproxy microsocks clang-format cppcheck lua-sql-sqlite3
 
 # Recursive (=) so that pkg-config runs after `deps` has installed it.
 PKGS       = lua5.4 libcurl
@@ -25,7 +25,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
 CFLAGS   ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 
-CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_json.c csrc/px_normalise.c
+CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_json.c csrc/px_normalise.c csrc/px_os.c
 CORE_HDR := csrc/px.h
 LUA_SRC  := $(sort $(wildcard lua/proxyapi/*.lua lua/proxyapi/*/*.lua))
 # module name = path under lua/ with / as . (init.lua names its folder)

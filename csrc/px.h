@@ -33,6 +33,9 @@ const char *px_normalise(lua_State *L, int idx, const char *text, size_t len);
 /* px_client.c */
 void px_client_open(lua_State *L, int uv);
 
+/* px_os.c: files made private, stat, fsync, who and where we are */
+void px_os_open(lua_State *L);
+
 /* px_core.c: set from a signal handler, read by transfers in flight */
 void px_set_interrupted(int on);
 int px_is_interrupted(void);

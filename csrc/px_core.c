@@ -91,5 +91,6 @@ int luaopen_proxyapi_core(lua_State *L) {
   luaL_newlib(L, px_core_funcs);
   px_json_open(L, uv);
   px_client_open(L, uv);
+  px_os_open(L);
   return 1;
 }
