@@ -281,13 +281,6 @@ function Journal:end_run(run_id, info)
   end)
 end
 
-local function run_row(row)
-  if row.ended == nil then
-    row.status = alive(row) and "running" or "unfinished"
-  end
-  return row
-end
-
 --- Runs, newest first: `{ id=, started=, ended=, user=, host=, pid=, command=,
 -- profile=, base_host=, status=, applied=, failed=, unknown= }` (status
 -- "running", or "unfinished" when its process is gone without ending it).
@@ -300,7 +293,7 @@ function Journal:runs(opts)
   local rows, err = self.store:rows("SELECT * FROM runs ORDER BY id DESC LIMIT %d",
                                     limit and required_integer(1, "runs", limit, "limit") or -1)
   for _, row in ipairs(rows or {}) do
-    run_row(row)
+    row.status = row.ended == nil and (alive(row) and "running" or "unfinished") or row.status
   end
   return rows, err
 end
@@ -311,10 +304,7 @@ end
 -- @treturn[2] string what went wrong
 function Journal:last_run()
   local rows, err = self:runs { limit = 1 }
-  if not rows then
-    return nil, err
-  end
-  return rows[1]
+  return rows and rows[1], err
 end
 
 local MATCH = [[ JOIN runs r ON r.id = e.run_id WHERE (%d IS NULL OR e.run_id = %d) AND (%d IS NULL OR e.time >= %d)
@@ -359,11 +349,10 @@ function Journal:entries(filter)
     return nil, accounts
   end
   for _, row in ipairs(rows) do
-    local e = { id = row.id, run = row.run_id, time = row.time, endpoint = row.endpoint, method = row.method,
-                path = row.path, base_host = row.base_host, profile = row.profile, accounts = {}, outcomes = {},
-                params = {}, outcome = settled(row.outcome, row), kind = row.kind, msg = row.msg,
-                attempts = row.attempts, row = row }
-    by_id[row.id] = e
+    by_id[row.id] = { id = row.id, run = row.run_id, time = row.time, endpoint = row.endpoint, method = row.method,
+                      path = row.path, base_host = row.base_host, profile = row.profile, accounts = {},
+                      outcomes = {}, params = {}, outcome = settled(row.outcome, row), kind = row.kind,
+                      msg = row.msg, attempts = row.attempts, row = row }
   end
   for _, a in ipairs(accounts) do
     local e = by_id[a.entry_id]

@@ -1,10 +1,7 @@
 --- SQLite storage under the journal and the history: files only their
--- owner can read, durable settings, versioned schemas, transactions, and
--- the one place where SQL text is built from values (`store.format`).
---
--- LuaSQL has no bound parameters, so every statement is a constant
--- template whose `%d` and `%s` are filled in by `store.format`; no other
--- code puts a value into SQL text.
+-- owner can read, durable settings, versioned schemas, transactions.
+-- LuaSQL has no bound parameters: every statement is a constant template
+-- whose `%d` and `%s` only `store.format` fills in.
 -- @module proxyapi.store
 
 local driver = require "luasql.sqlite3"
@@ -33,8 +30,8 @@ end
 local function integer_literal(v, i)
   local n = math_type(v) and tointeger(v)
   if not n then
-    local what = math_type(v) == "float" and "a number without an integer value" or shown(v)
-    error(format("proxyapi.store: value #%d: integer expected, got %s", i, what), 0)
+    error(format("proxyapi.store: value #%d: integer expected, got %s", i,
+                 math_type(v) == "float" and "a number without an integer value" or shown(v)), 0)
   end
   return format("%d", n)
 end
@@ -262,8 +259,6 @@ function Store:close()
   self.conn, self.env = nil, nil
   if conn ~= nil then
     conn:close()
-  end
-  if env ~= nil then
     env:close()
   end
 end
