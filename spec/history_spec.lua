@@ -306,6 +306,18 @@ describe("watch's fired-state", function()
     assert.equal(id_a, assert(h:fired_get("near-cap", "u1", "2025-03")).id)
   end)
 
+  it("is a to-be-closed value", function()
+    local kept
+    do
+      local k <close> = assert(history.open(path))
+      kept = k
+      assert(k:fire("r", "s", "ever"))
+    end
+    assert.has_error(function() kept:fired_get("r", "s", "ever") end,
+                     "proxyapi.store: snapshot called on a closed history")
+    assert.equal("proxyapi.history " .. path, tostring(kept))
+  end)
+
   it("gives period keys", function()
     local t = os.time { year = 2025, month = 3, day = 7, hour = 12 }
     assert.same({ "2025-03-07", "2025-03", "ever" },

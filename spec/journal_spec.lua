@@ -239,6 +239,17 @@ describe("journal", function()
     assert.equal(0, #assert(j:entries {}))
   end)
 
+  it("is a to-be-closed value, and says only its path", function()
+    local kept
+    do
+      local k <close> = assert(journal.open(path))
+      kept = k
+      assert.equal("proxyapi.journal " .. path, tostring(k))
+    end
+    assert.has_error(function() kept:runs() end, "proxyapi.store: rows called on a closed journal")
+    kept:close() -- again: nothing happens
+  end)
+
   it("answers nil, msg for an entry or run that is not there", function()
     assert.same({ nil, "journal " .. path .. ": no entry 42" }, { j:attempt(42) })
     assert.same({ nil, "journal " .. path .. ": no entry 42" }, { j:outcome(42, "applied") })
