@@ -99,5 +99,6 @@ int luaopen_proxyapi_core(lua_State *L) {
   px_request_open(L, uv);
   px_scrub_open(L);
   px_client_open(L, uv);
+  px_os_open(L);
   return 1;
 }
