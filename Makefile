@@ -101,9 +101,14 @@ lint:
 	clang-format --dry-run -Werror $(C_FILES)
 	$(CPPCHECK) -I csrc $(filter %.c,$(C_FILES))
 
+# specs (and the pxlua processes they start) keep journals and histories
+# in a folder of the build, never in the user's
+TEST_STATE = $(CURDIR)/$(BUILD)/test-state
+
 test: deps
 	@$(MAKE) --no-print-directory all lint
-	$(BUSTED)
+	@rm -rf $(TEST_STATE) && mkdir -m 700 -p $(TEST_STATE)
+	XDG_STATE_HOME=$(TEST_STATE) $(BUSTED)
 
 # pxlua --fake starts the fake API on a free loopback port, points `api`
 # at it, and stops it when the script ends; cap-traffic disables the

@@ -76,6 +76,7 @@ typedef struct px_client {
   lua_Integer last_id;
   size_t max_reply;
   long timeout_ms;
+  double grace; /* seconds transfers in flight may go on after an interrupt */
   char *key; /* the app_key, added to every request; NULL for a client without one */
   size_t key_len;
   lua_Alloc alloc;
@@ -83,9 +84,15 @@ typedef struct px_client {
   int closed;
 } px_client;
 
-/* px_core.c: set from a signal handler, read by transfers in flight */
-void px_set_interrupted(int on);
+/* px_core.c: the interrupt, set from a signal handler and read by
+** transfers in flight, which may finish within a grace */
+void px_set_interrupted(int sig);
 int px_is_interrupted(void);
+int px_interrupt_signal(void);
+int px_grace_over(double grace);
+double px_grace_left(double grace);
+void px_note_grace(double grace);
+double px_longest_grace(void);
 double px_now(void);
 void px_register(lua_State *L, const luaL_Reg *funcs, int uv);
 

@@ -232,6 +232,9 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, px_millis(luaL_optnumber(L, -1, 10)));
   lua_getfield(L, opts, "timeout");
   c->timeout_ms = px_millis(luaL_optnumber(L, -1, 30));
+  lua_getfield(L, opts, "grace");
+  c->grace = luaL_optnumber(L, -1, 2);
+  px_note_grace(c->grace);
   lua_getfield(L, opts, "max_response_bytes");
   c->max_reply = (size_t)luaL_optinteger(L, -1, 64 * 1024 * 1024);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_reply);
@@ -246,7 +249,7 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   lua_getfield(L, opts, "insecure");
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, lua_toboolean(L, -1) ? 0L : 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, lua_toboolean(L, -1) ? 0L : 2L);
-  lua_pop(L, 7);
+  lua_pop(L, 8);
   px_setopt_string(L, e, CURLOPT_PROTOCOLS_STR, "http,https");
   px_setopt_string(L, e, CURLOPT_ACCEPT_ENCODING, "");
   px_transfer_configure(c, e);

@@ -10,21 +10,54 @@
 
 #include "px.h"
 
+/* The signal that interrupted the process (0: none) and when, from the
+** monotonic clock (clock_gettime is async-signal-safe). */
 static volatile sig_atomic_t px_interrupted = 0;
+static volatile double px_interrupted_at = 0;
+/* the longest grace any client was given: the host stops a script that
+** runs on past it */
+static double px_grace_max = 0;
 
-/* Async-signal-safe: the host calls it from its SIGINT handler. */
-void px_set_interrupted(int on) {
-  px_interrupted = on ? 1 : 0;
+double px_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Async-signal-safe: the host calls it from its signal handler, with the
+** signal's number (0 clears the flag). */
+void px_set_interrupted(int sig) {
+  if (sig != 0 && px_interrupted == 0)
+    px_interrupted_at = px_now();
+  px_interrupted = sig;
 }
 
 int px_is_interrupted(void) {
   return px_interrupted != 0;
 }
 
-double px_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+int px_interrupt_signal(void) {
+  return (int)px_interrupted;
+}
+
+/* Whether transfers in flight after an interrupt have used up `grace`. */
+int px_grace_over(double grace) {
+  return px_interrupted != 0 && px_now() - px_interrupted_at >= grace;
+}
+
+/* Seconds left of `grace` after an interrupt (0 when over or none). */
+double px_grace_left(double grace) {
+  double left = px_interrupted != 0 ? grace - (px_now() - px_interrupted_at) : 0;
+  return left > 0 ? left : 0;
+}
+
+void px_note_grace(double grace) {
+  if (grace > px_grace_max)
+    px_grace_max = grace;
+}
+
+double px_longest_grace(void) {
+  return px_grace_max;
 }
 
 /* Registers funcs into the table on top, with the marshalling upvalue
@@ -60,13 +93,19 @@ static int px_core_sleep(lua_State *L) {
   return 1;
 }
 
+/* interrupted(): true and the signal's number after an interrupt */
 static int px_core_interrupted(lua_State *L) {
   lua_pushboolean(L, px_interrupted);
-  return 1;
+  if (!px_interrupted)
+    return 1;
+  lua_pushinteger(L, px_interrupted);
+  return 2;
 }
 
+/* set_interrupted(sig or false): as a signal handler would (for specs and
+** hosts without signals) */
 static int px_core_set_interrupted(lua_State *L) {
-  px_set_interrupted(lua_toboolean(L, 1));
+  px_set_interrupted(lua_isinteger(L, 1) ? (int)lua_tointeger(L, 1) : lua_toboolean(L, 1) ? SIGINT : 0);
   return 0;
 }
 

@@ -59,7 +59,7 @@ static int px_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_o
                           curl_off_t ulnow) {
   px_transfer *t = ud;
   (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-  return t->cancelled || px_is_interrupted();
+  return t->cancelled || px_grace_over(t->client->grace);
 }
 
 /* Called each time the request is about to go out on a connection (after
@@ -203,20 +203,26 @@ static void px_collect(px_client *c) {
 }
 
 /* One round: move every transfer forward, waiting up to wait_ms for
-** activity. Ctrl-C (the interrupt flag) cancels everything in flight. */
+** activity. After an interrupt, transfers in flight have the client's
+** grace to finish; then they are cancelled. */
 void px_transfer_drive(lua_State *L, px_client *c, int wait_ms) {
   int running = 0;
   CURLMcode mc = curl_multi_perform(c->multi, &running);
+  if (px_is_interrupted()) {
+    int left_ms = (int)(px_grace_left(c->grace) * 1000 + 1);
+    if (left_ms < wait_ms)
+      wait_ms = left_ms;
+  }
   if (mc == CURLM_OK) {
     px_collect(c);
-    if (running > 0 && wait_ms > 0 && !px_is_interrupted()) {
+    if (running > 0 && wait_ms > 0 && !px_grace_over(c->grace)) {
       mc = curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
       if (mc == CURLM_OK)
         mc = curl_multi_perform(c->multi, &running);
       px_collect(c);
     }
   }
-  if (px_is_interrupted()) {
+  if (px_grace_over(c->grace)) {
     px_transfer *t;
     for (t = c->active; t != NULL; t = t->next)
       px_transfer_cancel(c, t);

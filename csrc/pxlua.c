@@ -30,14 +30,15 @@ int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
 #define PX_EXIT_USAGE 2
-#define PX_EXIT_INTERRUPTED 130
-#define PX_MAX_KEY 4096
 
 static const char *progname = "pxlua";
 static lua_State *globalL = NULL;
+static int show_traceback = 0; /* --traceback: also for proxyapi's error objects */
+static int prompt_mode = 0;    /* the prompt: Ctrl-C ends one statement at once */
+static int error_status = 1;   /* the exit status of the last error reported */
 
 typedef struct px_options {
-  int interactive, version, help, exec, dry_run, fake;
+  int interactive, version, help, exec, dry_run, fake, no_journal;
   const char *base_url, *app_key_file, *timeout;
   int script;         /* index of the script in argv; argc when there is none */
   const char *bad;    /* what was wrong with the command line */
@@ -75,9 +76,15 @@ static void px_usage(FILE *out) {
           "                  read the app_key from FILE, which only its owner may read\n"
           "                  (default: $PROXYAPI_APP_KEY)\n"
           "  --timeout S     seconds per attempt of each API call\n"
+          "  --no-journal    do not record changes in the journal\n"
+          "                  (default: $XDG_STATE_HOME/proxyapi/journal.sqlite3)\n"
+          "  --traceback     a traceback for proxyapi's errors too\n"
           "  -v, --version   show the version\n"
           "  -h, --help      show this help\n"
-          "Scripts see the globals proxyapi (the module) and api (a client).\n",
+          "Scripts see the globals proxyapi (the module) and api (a client).\n"
+          "Exit status: 0 success, 1 a bug in the script, 2 usage or configuration,\n"
+          "3 partial failure, 4 the API refused, 5 network, timeout, HTTP or protocol,\n"
+          "130/143 interrupted by SIGINT/SIGTERM.\n",
           progname);
 }
 
@@ -90,7 +97,13 @@ static int px_usage_error(const px_options *o) {
   return PX_EXIT_USAGE;
 }
 
-/* ---- Ctrl-C: cancel transfers, then stop the script ---- */
+/* ---- interrupts: stop new requests, let transfers finish, then stop ----
+** The first SIGINT or SIGTERM only sets the core's flag: no request
+** starts, transfers in flight have their grace, and the script can mark
+** its rows. A script still running 5 s after the grace is stopped by a
+** hook, as lua.c stops one at once; a second signal ends the process. */
+
+#define PX_STOP_AFTER_GRACE 5
 
 static void px_stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -98,7 +111,13 @@ static void px_stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
-/* Installs a handler for SIGINT, as lua.c does, with sigaction. */
+static void px_stop_lua(int sig) {
+  int flags = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  (void)sig;
+  lua_sethook(globalL, px_stop_hook, flags, 1);
+}
+
+/* Installs a handler with sigaction, as lua.c does. */
 static void px_setsignal(int sig, void (*handler)(int)) {
   struct sigaction sa;
   sa.sa_handler = handler;
@@ -107,21 +126,65 @@ static void px_setsignal(int sig, void (*handler)(int)) {
   sigaction(sig, &sa, NULL);
 }
 
-static void px_on_sigint(int sig) {
-  int flags = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  px_setsignal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
-  px_set_interrupted(1);
-  lua_sethook(globalL, px_stop_hook, flags, 1);
+static void px_on_signal(int sig) {
+  px_setsignal(SIGINT, SIG_DFL); /* a second signal ends at once */
+  px_setsignal(SIGTERM, SIG_DFL);
+  px_set_interrupted(sig);
+  if (prompt_mode)
+    px_stop_lua(sig);
+  else
+    alarm((unsigned)(px_longest_grace() + PX_STOP_AFTER_GRACE + 0.999));
 }
 
+static void px_catch_signals(int on) {
+  px_setsignal(SIGINT, on ? px_on_signal : SIG_DFL);
+  px_setsignal(SIGTERM, on ? px_on_signal : SIG_DFL);
+  px_setsignal(SIGALRM, on ? px_stop_lua : SIG_DFL);
+}
+
+void pxlua_prompt_mode(int on) {
+  prompt_mode = on;
+}
+
+/* The exit status of an error object: proxyapi.exit_code's. */
+static int px_status_of(lua_State *L, int idx) {
+  int status = 1;
+  idx = lua_absindex(L, idx);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "proxyapi.errors");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "exit_code");
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_isinteger(L, -1))
+      status = (int)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  return status;
+}
+
+static int px_is_proxyapi_error(lua_State *L, int idx) {
+  int yes = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "proxyapi.Error") == 0;
+  if (yes || lua_gettop(L) > idx)
+    lua_settop(L, idx);
+  return yes;
+}
+
+/* An uncaught proxyapi error prints its one line and sets the exit status
+** its kind says (no traceback unless --traceback); anything else is a bug
+** in the script: message and traceback, status 1. The stop after an
+** interrupt is no bug. */
 static int px_msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  int ours = msg == NULL && px_is_proxyapi_error(L, 1);
+  error_status = ours ? px_status_of(L, 1) : 1;
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
       msg = lua_tostring(L, -1);
     else
       msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
+  if ((ours && !show_traceback) || px_is_interrupted())
+    return 1;
   luaL_traceback(L, L, msg, 1);
   return 1;
 }
@@ -131,10 +194,11 @@ int pxlua_docall(lua_State *L, int narg, int nres) {
   lua_pushcfunction(L, px_msghandler);
   lua_insert(L, base);
   globalL = L;
-  px_setsignal(SIGINT, px_on_sigint);
+  px_catch_signals(1);
   status = lua_pcall(L, narg, nres, base);
-  px_setsignal(SIGINT, SIG_DFL);
-  lua_sethook(L, NULL, 0, 0); /* a Ctrl-C hook ends with the call it stopped */
+  px_catch_signals(0);
+  alarm(0);
+  lua_sethook(L, NULL, 0, 0); /* a stop hook ends with the call it stopped */
   lua_remove(L, base);
   return status;
 }
@@ -202,6 +266,10 @@ static int px_collect(char **argv, int argc, px_options *o) {
       o->fake = 1;
     } else if (strcmp(a, "--dry-run") == 0) {
       o->dry_run = 1;
+    } else if (strcmp(a, "--no-journal") == 0) {
+      o->no_journal = 1;
+    } else if (strcmp(a, "--traceback") == 0) {
+      show_traceback = 1;
     } else if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
       o->version = 1;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -317,42 +385,6 @@ static int px_luainit(lua_State *L) {
   return px_dostring(L, init, name);
 }
 
-/* ---- the app_key file and the fake ---- */
-
-/* Reads the key from a file only its owner can read, as ssh does. */
-static int px_push_key_file(lua_State *L, const char *path) {
-  char key[PX_MAX_KEY];
-  struct stat st;
-  size_t len, start = 0;
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return luaL_error(L, "cannot open app_key file %s: %s", path, strerror(errno));
-  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-    fclose(f);
-    return luaL_error(L, "app_key file %s is a directory", path);
-  }
-  if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    char mode[8];
-    snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
-    fclose(f);
-    return luaL_error(L,
-                      "app_key file %s can be read by group or others (mode %s); "
-                      "allow only its owner: chmod 600 %s",
-                      path, mode, path);
-  }
-  len = fread(key, 1, sizeof key - 1, f);
-  fclose(f);
-  while (start < len && isspace((unsigned char)key[start]))
-    start++;
-  while (len > start && isspace((unsigned char)key[len - 1]))
-    len--;
-  if (len == start)
-    return luaL_error(L, "app_key file %s is empty", path);
-  lua_pushlstring(L, key + start, len - start);
-  memset(key, 0, sizeof key);
-  return 1;
-}
-
 /* ---- main ---- */
 
 static void px_print_version(lua_State *L) {
@@ -367,14 +399,21 @@ static void px_print_version(lua_State *L) {
   lua_pop(L, 1);
 }
 
-/* The configuration of the global `api`: flags win over the environment. */
-static void px_setup_host(lua_State *L, const px_options *o) {
+/* Pushes function `name` of proxyapi.pxlua, the Lua side of the host. */
+static void px_host_function(lua_State *L, const char *name) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "proxyapi.pxlua");
   lua_call(L, 1, 1);
-  lua_getfield(L, -1, "setup");
+  lua_getfield(L, -1, name);
   lua_remove(L, -2);
-  lua_createtable(L, 0, 6);
+}
+
+/* The configuration of the global `api` (flags win over the environment),
+** made by proxyapi.pxlua.setup; a bad setting (a key file others can read)
+** is a configuration error: status 2. */
+static int px_setup_host(lua_State *L, const px_options *o) {
+  px_host_function(L, "setup");
+  lua_createtable(L, 0, 8);
   if (o->fake) {
     pxlua_start_fake(L);
     lua_setfield(L, -3, "app_key");
@@ -387,8 +426,8 @@ static void px_setup_host(lua_State *L, const px_options *o) {
     lua_setfield(L, -2, "base_url");
   }
   if (o->app_key_file != NULL) {
-    px_push_key_file(L, o->app_key_file);
-    lua_setfield(L, -2, "app_key");
+    lua_pushstring(L, o->app_key_file);
+    lua_setfield(L, -2, "app_key_file");
   }
   if (o->timeout != NULL) {
     lua_pushnumber(L, strtod(o->timeout, NULL));
@@ -396,9 +435,26 @@ static void px_setup_host(lua_State *L, const px_options *o) {
   }
   lua_pushboolean(L, o->dry_run);
   lua_setfield(L, -2, "dry_run");
+  lua_pushboolean(L, o->no_journal);
+  lua_setfield(L, -2, "no_journal");
   lua_pushboolean(L, isatty(STDERR_FILENO));
   lua_setfield(L, -2, "tty");
-  lua_call(L, 1, 0);
+  return pxlua_docall(L, 1, 0);
+}
+
+/* The end: proxyapi.pxlua.finish ends the journal's run, and after an
+** interrupt prints the summary line and says the status (130 or 143). */
+static int px_finish(lua_State *L, int code) {
+  px_host_function(L, "finish");
+  lua_pushinteger(L, code);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    px_report(L, LUA_ERRRUN);
+    return code;
+  }
+  if (lua_isinteger(L, -1))
+    code = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return code;
 }
 
 static int px_valid_timeout(const char *s) {
@@ -422,6 +478,29 @@ static int px_check_options(px_options *o) {
 static int px_exit(lua_State *L, int code) {
   lua_pushinteger(L, code);
   return 1;
+}
+
+/* -e, -l, the script, the prompt; returns the exit status. */
+static int px_run(lua_State *L, const px_options *o, char **argv, int argc) {
+  if (px_luainit(L) != LUA_OK || !px_runargs(L, argv, o->script))
+    return error_status;
+  if (o->script < argc && px_handle_script(L, argv, argc, o->script) != LUA_OK)
+    return error_status;
+  if (o->interactive) {
+    pxlua_repl(L);
+  } else if (o->script == argc && !o->exec && !o->version) {
+    if (isatty(STDIN_FILENO)) {
+      px_print_version(L);
+      pxlua_repl(L);
+    } else {
+      int status = luaL_loadfile(L, NULL); /* the script is standard input */
+      if (status == LUA_OK)
+        status = pxlua_docall(L, 0, 0);
+      if (px_report(L, status) != LUA_OK)
+        return error_status;
+    }
+  }
+  return EXIT_SUCCESS;
 }
 
 /* Runs in protected mode; leaves the exit status on the stack. */
@@ -448,26 +527,9 @@ static int px_main(lua_State *L) {
   lua_gc(L, LUA_GCINC, 0, 0, 0);
   if (o.version)
     px_print_version(L);
-  px_setup_host(L, &o);
-  if (px_luainit(L) != LUA_OK || !px_runargs(L, argv, o.script))
-    return px_exit(L, EXIT_FAILURE);
-  if (o.script < argc && px_handle_script(L, argv, argc, o.script) != LUA_OK)
-    return px_exit(L, EXIT_FAILURE);
-  if (o.interactive) {
-    pxlua_repl(L);
-  } else if (o.script == argc && !o.exec && !o.version) {
-    if (isatty(STDIN_FILENO)) {
-      px_print_version(L);
-      pxlua_repl(L);
-    } else {
-      int status = luaL_loadfile(L, NULL); /* the script is standard input */
-      if (status == LUA_OK)
-        status = pxlua_docall(L, 0, 0);
-      if (px_report(L, status) != LUA_OK)
-        return px_exit(L, EXIT_FAILURE);
-    }
-  }
-  return px_exit(L, EXIT_SUCCESS);
+  if (px_report(L, px_setup_host(L, &o)) != LUA_OK)
+    return px_exit(L, PX_EXIT_USAGE);
+  return px_exit(L, px_finish(L, px_run(L, &o, argv, argc)));
 }
 
 /* Scripts fetch large replies and drop them: the collector then frees a
@@ -498,7 +560,7 @@ int main(int argc, char **argv) {
   code = status == LUA_OK ? (int)lua_tointeger(L, -1) : (px_report(L, status), EXIT_FAILURE);
   lua_close(L);
   pxlua_stop_fake();
-  if (px_is_interrupted())
-    code = PX_EXIT_INTERRUPTED;
+  if (px_is_interrupted() && code < 128)
+    code = 128 + px_interrupt_signal();
   return code;
 }

@@ -12,6 +12,9 @@ void pxlua_preload(lua_State *L);
 int pxlua_docall(lua_State *L, int narg, int nres);
 void pxlua_message(const char *msg);
 
+/* pxlua.c: in the prompt, Ctrl-C ends the statement at once */
+void pxlua_prompt_mode(int on);
+
 /* pxlua_repl.c: the interactive prompt */
 void pxlua_repl(lua_State *L);
 

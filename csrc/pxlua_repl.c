@@ -116,6 +116,7 @@ static void px_print_results(lua_State *L) {
 void pxlua_repl(lua_State *L) {
   int status;
   lua_settop(L, 0); /* each statement's results are what the stack holds */
+  pxlua_prompt_mode(1);
   while ((status = px_read_chunk(L)) != -1) {
     if (status == LUA_OK)
       status = pxlua_docall(L, 0, LUA_MULTRET);
@@ -130,6 +131,7 @@ void pxlua_repl(lua_State *L) {
     px_set_interrupted(0); /* a Ctrl-C ends one statement, not the session */
     lua_sethook(L, NULL, 0, 0);
   }
+  pxlua_prompt_mode(0);
   lua_settop(L, 0);
   fputc('\n', stdout);
   fflush(stdout);

@@ -67,6 +67,7 @@ build = {
     ["proxyapi.options"] = "lua/proxyapi/options.lua",
     ["proxyapi.proxycheck"] = "lua/proxyapi/proxycheck.lua",
     ["proxyapi.pxlua"] = "lua/proxyapi/pxlua.lua",
+    ["proxyapi.record"] = "lua/proxyapi/record.lua",
     ["proxyapi.request"] = "lua/proxyapi/request.lua",
     ["proxyapi.rules"] = "lua/proxyapi/rules.lua",
     ["proxyapi.scheduler"] = "lua/proxyapi/scheduler.lua",

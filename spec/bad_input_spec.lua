@@ -741,11 +741,11 @@ describe("bad input", function()
       end
     end)
 
-    it("pxlua: PROXYAPI_APP_KEY with a newline fails on first use of api, exit 1", function()
+    it("pxlua: PROXYAPI_APP_KEY with a newline fails on first use of api, exit 2", function()
       fake:clear_log()
       local code, out, err = helper.pxlua("-e " .. quote("print('before') local _ = api print('after')"), "",
         LUA .. " PROXYAPI_APP_KEY=" .. quote("key\nkey") .. " PROXYAPI_BASE_URL=" .. fake.base_url)
-      assert.equal(1, code)
+      assert.equal(2, code) -- a configuration error
       assert.equal("before\n", out)
       assert.matches("app_key: printable", err, 1, true)
       assert.same({}, fake:log())
@@ -810,18 +810,18 @@ describe("bad input", function()
       end)
     end
 
-    it("--base-url ftp://x: the error comes on first use of api, exit 1", function()
+    it("--base-url ftp://x: the error comes on first use of api, exit 2", function()
       local code, out, err = px("--base-url ftp://x -e " .. quote("print('before') local _ = api print('after')"),
         "PROXYAPI_APP_KEY=k")
-      assert.equal(1, code)
+      assert.equal(2, code)
       assert.equal("before\n", out)
       assert.matches("cannot make the global 'api' from the command line and the environment: "
         .. "base_url: http:// or https:// URL expected", err, 1, true)
     end)
 
-    it("--app-key-file with a missing file: exit 1 before the script runs", function()
+    it("--app-key-file with a missing file: exit 2 before the script runs", function()
       local code, out, err = px("--app-key-file " .. quote(dir .. "/none") .. RUN)
-      assert.equal(1, code)
+      assert.equal(2, code)
       assert.equal("", out)
       assert.matches("cannot open app_key file " .. dir .. "/none: No such file or directory", err, 1, true)
     end)
@@ -831,24 +831,24 @@ describe("bad input", function()
         local sub = dir .. "/keydir" .. mode
         assert(os.execute("mkdir -p -m " .. mode .. " " .. quote(sub)))
         local code, out, err = px("--app-key-file " .. quote(sub) .. RUN)
-        assert.equal(1, code)
+        assert.equal(2, code)
         assert.equal("", out)
         assert.matches("directory", err, 1, true)
       end
     end)
 
-    it("--app-key-file with an empty file: exit 1, says it is empty", function()
+    it("--app-key-file with an empty file: exit 2, says it is empty", function()
       local path = file("empty.key", "", "600")
       local code, out, err = px("--app-key-file " .. quote(path) .. RUN)
-      assert.equal(1, code)
+      assert.equal(2, code)
       assert.equal("", out)
       assert.matches("app_key file " .. path .. " is empty", err, 1, true)
     end)
 
-    it("--app-key-file with a 0644 file: exit 1, names chmod 600", function()
+    it("--app-key-file with a 0644 file: exit 2, names chmod 600", function()
       local path = file("open.key", "key1\n", "644")
       local code, out, err = px("--app-key-file " .. quote(path) .. RUN)
-      assert.equal(1, code)
+      assert.equal(2, code)
       assert.equal("", out)
       assert.matches("can be read by group or others (mode 644)", err, 1, true)
       assert.matches("chmod 600 " .. path, err, 1, true)

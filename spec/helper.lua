@@ -201,8 +201,19 @@ local function quote(s)
 end
 helper.quote = quote
 
+-- Journals and histories that specs' children write never go to the
+-- user's own folder: `make test` sets XDG_STATE_HOME, and so does this.
+local STATE_HOME = os.getenv("XDG_STATE_HOME")
+if STATE_HOME == nil or STATE_HOME == "" then
+  STATE_HOME = os.tmpname()
+  os.remove(STATE_HOME)
+  assert(os.execute("mkdir -m 700 '" .. STATE_HOME .. "'"))
+end
+helper.STATE_HOME = STATE_HOME
+
 --- Runs a shell command; returns its exit code, stdout and stderr.
 function helper.run(command, stdin)
+  command = "export XDG_STATE_HOME='" .. STATE_HOME .. "'; " .. command
   local out, err = os.tmpname(), os.tmpname()
   local input, stdin_file = "", nil
   if stdin ~= nil then

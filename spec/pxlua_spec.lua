@@ -40,8 +40,11 @@ end
 --- Starts pxlua in the background, sends it SIGINT after half a second
 -- and waits; returns code, stdout, stderr and the seconds it all took.
 -- A pxlua that ignores the signal is killed after 8 s (exit 137).
+-- (timeout --foreground passes the signal on to pxlua once; without it,
+-- timeout signals pxlua's whole group too: a second signal, which ends
+-- pxlua at once)
 local function interrupt(args, env)
-  local line = CLEAN .. " " .. (env or "") .. " timeout -s KILL 8 " .. helper.PXLUA .. " " .. args
+  local line = CLEAN .. " " .. (env or "") .. " timeout --foreground -s KILL 12 " .. helper.PXLUA .. " " .. args
   local sh = line .. " < /dev/null & p=$!; sleep 0.5; kill -INT $p; wait $p"
   local t0 = socket.gettime()
   local code, out, err = helper.run("sh -c " .. quote(sh))
@@ -248,9 +251,11 @@ print(table.concat(ORDER, ","), mod_a.name, G.name, rawget(_G, "mod_b"))
     end)
 
     it("stops the fake on Ctrl-C (exit 130)", function()
-      local code, out, _, took = interrupt("--fake -e " .. quote(SHOW_FAKE .. "while true do end"))
+      -- a script that runs on after the interrupt is stopped 5 s after the grace
+      local code, out, _, took = interrupt("--fake -e " .. quote(SHOW_FAKE .. "while true do end"),
+        "PROXYAPI_GRACE=0.1")
       assert.equal(130, code)
-      assert.is_true(took < 4, "took " .. took .. " s")
+      assert.is_true(took < 7.5, "took " .. took .. " s")
       assert_fake_stopped(fake_of(out))
     end)
   end)
@@ -408,13 +413,29 @@ print(api:change_password("dry1", "pw2"))
       assert.matches("stack traceback:", err, 1, true)
     end)
 
-    it("an error object with __tostring prints its text", function()
+    it("an uncaught proxyapi error prints its one line, no traceback, and exits by its kind", function()
       local code, _, err = pxlua("-e 'error(select(2, api:list_accounts()))'",
         "PROXYAPI_BASE_URL=" .. fake.base_url .. " PROXYAPI_APP_KEY=wrong-key")
-      assert.equal(1, code)
+      assert.equal(4, code) -- the API refused
+      assert.matches("proxyapi: GET /openapi/whitelist-account/list: api code 3", err, 1, true)
+      assert.not_matches("stack traceback:", err, 1, true)
+      assert.not_matches("error object is", err, 1, true)
+      assert.equal(1, #lines(err), err)
+    end)
+
+    it("--traceback shows one for proxyapi errors too", function()
+      local code, _, err = pxlua("--traceback -e 'error(select(2, api:list_accounts()))'",
+        "PROXYAPI_BASE_URL=" .. fake.base_url .. " PROXYAPI_APP_KEY=wrong-key")
+      assert.equal(4, code)
       assert.matches("proxyapi: GET /openapi/whitelist-account/list: api code 3", err, 1, true)
       assert.matches("stack traceback:", err, 1, true)
-      assert.not_matches("error object is", err, 1, true)
+    end)
+
+    it("a network failure exits 5", function()
+      local code, _, err = pxlua("-e 'assert(api:list_accounts())'",
+        "PROXYAPI_BASE_URL=http://127.0.0.1:" .. helper.refused_port() .. " PROXYAPI_APP_KEY=k")
+      assert.equal(5, code)
+      assert.matches("network", err, 1, true)
     end)
 
     it("an error object without __tostring is named by its type, as lua does", function()
@@ -433,7 +454,7 @@ print(api:change_password("dry1", "pw2"))
     it("with no key, first use of api raises an error naming the ways to give one", function()
       local code, out, err = pxlua("-e 'print(\"before\") local _ = api print(\"after\")'",
         "PROXYAPI_BASE_URL=" .. fake.base_url)
-      assert.equal(1, code)
+      assert.equal(2, code) -- a configuration error
       assert.equal("before\n", out)
       assert.matches("PROXYAPI_APP_KEY", err, 1, true)
       assert.matches("--app-key-file", err, 1, true)
@@ -450,28 +471,43 @@ print(api:change_password("dry1", "pw2"))
   end)
 
   describe("Ctrl-C", function()
-    it("cancels a transfer in flight and exits 130", function()
+    it("cancels a transfer in flight after the grace; the call returns cancelled; exit 130", function()
       fake:config { delay = 5 }
-      local code, out, _, took = interrupt("-e 'api:list_accounts() print(\"went on\")'", env)
+      local code, out, err, took = interrupt("-e 'print(select(2, api:list_accounts()).kind)'",
+        env .. " PROXYAPI_GRACE=0.2")
       assert.equal(130, code)
       assert.is_true(took < 3, "took " .. took .. " s")
-      assert.equal("", out)
+      assert.equal("cancelled\n", out)
+      assert.matches("interrupted:", err, 1, true)
       assert.equal(1, #fake:log()) -- the request was in flight
     end)
 
-    it("cancels the transfers of api:map and exits 130", function()
+    it("a second Ctrl-C ends at once", function()
       fake:config { delay = 5 }
-      local code, out, _, took = interrupt("-e " .. quote([[
-local results = api:map({ 1, 2, 3, 4, 5, 6 }, function(a) return a:list_accounts() end)
-print("went on", results.n)
-]]), env)
+      local line = CLEAN .. " " .. env .. " timeout --foreground -s KILL 12 " .. helper.PXLUA
+        .. " -e 'api:list_accounts() print(\"went on\")'"
+      local t0 = socket.gettime()
+      local code, out = helper.run("sh -c " .. quote(line .. " < /dev/null & p=$!; sleep 0.5; kill -INT $p; "
+        .. "sleep 0.2; kill -INT $p; wait $p"))
+      assert.equal(130, code)
+      assert.is_true(socket.gettime() - t0 < 1.5)
+      assert.equal("", out)
+    end)
+
+    it("cancels the transfers of api:map after the grace, lets the script go on, and exits 130", function()
+      fake:config { delay = 5 }
+      local code, out, err, took = interrupt("-e " .. quote([[
+local results, errs = api:map({ 1, 2, 3, 4, 5, 6 }, function(a) return a:list_accounts() end)
+print("went on", results.n, errs[1].kind)
+]]), env .. " PROXYAPI_GRACE=0.2")
       assert.equal(130, code)
       assert.is_true(took < 3, "took " .. took .. " s")
-      assert.equal("", out)
+      assert.equal("went on\t6\tcancelled\n", out)
+      assert.matches("interrupted: 0 applied, 0 failed, 0 unknown", err, 1, true)
       assert.equal(6, #fake:log())
     end)
 
-    it("exits 130 even when the script catches errors with pcall in a loop", function()
+    it("exits 130 even when the script catches errors with pcall in a loop (stopped 5 s after the grace)", function()
       fake:config { delay = 5 }
       local code, out, _, took = interrupt("-e " .. quote([[
 while true do
@@ -480,9 +516,9 @@ while true do
     error(err)
   end)
 end
-]]), env)
+]]), env .. " PROXYAPI_GRACE=0.2")
       assert.equal(130, code)
-      assert.is_true(took < 3, "took " .. took .. " s")
+      assert.is_true(took < 7.5, "took " .. took .. " s")
       assert.equal("", out)
     end)
   end)

@@ -22,7 +22,8 @@ local batch = {}
 batch.MAX_PAGES = 1000
 
 --- Sends a request value whose `items` may be more than one chunk; every
--- account of a failed chunk is reported in `err.failed`.
+-- account of a failed chunk is reported in `err.failed`, and those of the
+-- chunks that went through in `err.succeeded`.
 function batch.send(st, req, shape)
   local items, names = req.items, req.names
   local size, count = st.batch_size, #items
@@ -51,17 +52,16 @@ function batch.send(st, req, shape)
   if raised ~= nil then
     error(raised, 0)
   end
-  local first_error, failed = nil, {}
+  local first_error, failed, succeeded = nil, {}, {}
   for k = 1, nchunks do
-    if chunk_errors[k] then
-      first_error = first_error or chunk_errors[k]
-      for i = (k - 1) * size + 1, k * size < count and k * size or count do
-        failed[#failed + 1] = names[i]
-      end
+    local into = chunk_errors[k] and failed or succeeded
+    first_error = first_error or chunk_errors[k]
+    for i = (k - 1) * size + 1, k * size < count and k * size or count do
+      into[#into + 1] = names[i]
     end
   end
   if first_error then
-    first_error.failed = failed
+    first_error.failed, first_error.succeeded = failed, succeeded
     return nil, first_error
   end
   return true

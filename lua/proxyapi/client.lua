@@ -10,6 +10,7 @@ local check = require "proxyapi.check"
 local endpoints = require "proxyapi.endpoints"
 local errors = require "proxyapi.errors"
 local options = require "proxyapi.options"
+local record = require "proxyapi.record"
 local request = require "proxyapi.request"
 local shapes = require "proxyapi.shapes"
 local batch = require "proxyapi.batch"
@@ -63,10 +64,14 @@ function client.new(opts, version)
   end
   st.user_agent = "proxyapi/" .. version
   st.routes = setmetatable({}, { __mode = "k" })
+  st.record, msg = record.new(st.journal, st)
+  if st.record == nil then
+    arg_error(1, "new", msg)
+  end
   st.handle = core.new_client {
     user_agent = st.user_agent, app_key = st.app_key, timeout = st.timeout,
     connect_timeout = st.connect_timeout, max_response_bytes = st.max_response_bytes,
-    proxy = st.proxy, ca_file = st.ca_file, insecure = st.insecure,
+    proxy = st.proxy, ca_file = st.ca_file, insecure = st.insecure, grace = st.grace,
   }
   st.app_key = nil -- the core holds it now
   if st.insecure then
@@ -113,6 +118,13 @@ function client.define(methods, table_)
 end
 
 client.define(Client, endpoints)
+
+--- The recorder of a client (its journal and outcome counts), for hosts
+-- that end its run or print its summary; nil for anything else.
+function client.recorder(api)
+  local st = states[api]
+  return st and st.record
+end
 
 -- ---------------------------------------------------------------------
 -- The escape hatch
@@ -218,7 +230,7 @@ function Client:map(items, fn, opts)
   progress = progress or st.progress
   local n = #items
   local results, errs = { n = n }, {}
-  local function record(i, ok, first, second)
+  local function note(i, ok, first, second)
     if not ok then
       errs[i] = first == nil and NIL_ERROR or first
     elseif first == nil and second ~= nil then
@@ -235,13 +247,13 @@ function Client:map(items, fn, opts)
   if transport.loop_of(st.handle) then
     -- nested in another map: the outer loop already runs things concurrently
     for i = 1, n do
-      record(i, pcall(run_item, i))
+      note(i, pcall(run_item, i))
       if progress then
         progress(i, n)
       end
     end
   else
-    scheduler.run(st.handle, n, run_item, concurrency, record, progress)
+    scheduler.run(st.handle, n, run_item, concurrency, note, progress)
   end
   return results, errs
 end

@@ -5,7 +5,7 @@
 -- @module proxyapi.errors
 
 local setmetatable, getmetatable = setmetatable, getmetatable
-local tostring, type = tostring, type
+local tostring, type, next = tostring, type, next
 local format = string.format
 
 local Error = { __name = "proxyapi.Error" }
@@ -25,6 +25,9 @@ local function describe(err)
 end
 
 function Error.__tostring(err)
+  if err.endpoint == nil and (err.kind == "usage" or err.kind == "journal") then
+    return "proxyapi: " .. (err.msg or "")
+  end
   local text = format("proxyapi: %s: %s", err.endpoint or "?", describe(err))
   if (err.attempts or 1) > 1 then
     text = format("%s (%d attempts)", text, err.attempts)
@@ -45,6 +48,58 @@ end
 --- True for the error objects this library returns.
 function errors.is_error(value)
   return type(value) == "table" and getmetatable(value) == Error
+end
+
+--- The exit status for an error kind (the contract's table): 4 the API
+-- refused, 5 network, timeout, HTTP or protocol, 2 usage or configuration
+-- (a journal that cannot be written, too), 130 cancelled by an interrupt.
+errors.EXIT = { api = 4, network = 5, timeout = 5, http = 5, protocol = 5, usage = 2, journal = 2,
+                cancelled = 130 }
+
+local function code_of(err)
+  if not errors.is_error(err) then
+    return 1 -- something raised that is not ours: a bug
+  end
+  if err.failed and err.succeeded and #err.succeeded > 0 then
+    return 3 -- a batch that went through in part
+  end
+  if err.kind == "cancelled" then
+    local stopped, sig = require("proxyapi.core").interrupted()
+    return stopped and 128 + sig or errors.EXIT.cancelled
+  end
+  return errors.EXIT[err.kind] or 1
+end
+
+--- Maps outcomes to an exit status: `exit_code(results, errs)` of a map
+-- (0 when nothing failed, 3 when some items failed, else the first failed
+-- item's kind decides), `exit_code(nil, err)` or `exit_code(err)` of a
+-- call, `exit_code(true)` of a success.
+function errors.exit_code(first, second)
+  if type(second) == "table" and not errors.is_error(second) then
+    local n, failed, first_failed = first and first.n or 0, 0, nil
+    for i in next, second do
+      failed = failed + 1
+      if math.type(i) == "integer" and (first_failed == nil or i < first_failed) then
+        first_failed = i
+      end
+    end
+    if failed == 0 then
+      return 0
+    elseif failed < n then
+      return 3
+    end
+    return code_of(second[first_failed])
+  end
+  local err = errors.is_error(first) and first or second
+  if err == nil then
+    return 0
+  end
+  return code_of(err)
+end
+
+--- An error object for a usage or configuration problem (exit status 2).
+function errors.usage(msg)
+  return errors.new { kind = "usage", msg = msg }
 end
 
 return errors

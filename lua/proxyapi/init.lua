@@ -93,6 +93,20 @@ end
 -- @function is_error
 proxyapi.is_error = errors.is_error
 
+--- The exit status for outcomes, per the table of exit codes: 0 all
+-- succeeded, 2 usage or configuration, 3 partial failure (some items of a
+-- batch or map failed, others succeeded), 4 the API refused, 5 network,
+-- timeout, HTTP or protocol failure, 130 interrupted; 1 for a value that
+-- is not a proxyapi error (a bug). When every item failed, the first
+-- failed item's kind decides.
+-- @param first the results of `Client:map`, or a call's first result, or an error
+-- @param[opt] second the errs of `Client:map`, or a call's error
+-- @treturn integer
+-- @usage os.exit(proxyapi.exit_code(api:map(names, function(a, n) return a:disable_accounts(n) end)))
+-- @usage os.exit(proxyapi.exit_code(api:change_limit("team1", 50)))
+-- @function exit_code
+proxyapi.exit_code = errors.exit_code
+
 --- Makes a client.
 -- Missing or malformed options raise an error here.
 -- @tparam[opt] table options

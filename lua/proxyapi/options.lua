@@ -20,6 +20,7 @@ options.NAMES = {
   connect_timeout = true, retries = true, retry_backoff = true, retry_max_wait = true,
   concurrency = true, batch_size = true, proxy = true, dry_run = true, ca_file = true,
   insecure = true, max_response_bytes = true, on_request = true, progress = true,
+  journal = true, grace = true,
 }
 
 -- A bad option ends the check with its message: options.settings turns it
@@ -135,6 +136,34 @@ local function check_proxy(proxy)
   return proxy
 end
 
+--- The grace of transfers in flight after an interrupt: the option, else
+-- PROXYAPI_GRACE, else 2 seconds.
+local function grace_of(opts)
+  if opts.grace ~= nil then
+    return number_option(opts, "grace", nil, "delay")
+  end
+  local env = getenv "PROXYAPI_GRACE"
+  if env == nil or env == "" then
+    return 2
+  end
+  local v = tonumber(env)
+  if v == nil or v ~= v or v < 0 or v == huge then
+    bad_value("grace", "PROXYAPI_GRACE", "a non-negative number of seconds expected, got " .. check.shown(env))
+  end
+  return v
+end
+
+local function check_journal(journal)
+  if journal ~= nil and type(journal) ~= "boolean" and type(journal) ~= "string"
+      and not (type(journal) == "table" and type(journal.intent) == "function") then
+    bad("journal: a path, true, false or an open journal expected, got " .. type(journal))
+  end
+  if type(journal) == "string" and (journal == "" or find(journal, "%z")) then
+    bad("journal: a path expected")
+  end
+  return journal
+end
+
 local function check_prefix(prefix)
   if prefix ~= nil and (type(prefix) ~= "string"
       or not (prefix == "" or find(prefix, "^/[^?#%s%c]*[^/?#%s%c]$"))) then
@@ -238,6 +267,8 @@ local function settings_of(opts, endpoints)
     proxy = check_proxy(opts.proxy),
     ca_file = ca_file,
     insecure = insecure,
+    grace = grace_of(opts),
+    journal = check_journal(opts.journal),
   }
 end
 

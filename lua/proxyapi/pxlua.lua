@@ -1,10 +1,16 @@
---- The Lua side of the pxlua host: the globals `proxyapi` and `api`,
--- made when a script first uses them, and the progress bar.
+--- The Lua side of the pxlua host: the globals `proxyapi` and `api`
+-- (made when a script first uses them, from the command line's settings,
+-- which win over the environment), the journal of its runs, the progress
+-- bar, and the end of a run: after an interrupt, one summary line.
 -- @module proxyapi.pxlua
 
-local require, rawset, rawget, type, error, pcall = require, rawset, rawget, type, error, pcall
-local getmetatable, setmetatable = getmetatable, setmetatable
+local core = require "proxyapi.core"
+local errors = require "proxyapi.errors"
+
+local require, rawset, rawget, type, error, pcall, ipairs = require, rawset, rawget, type, error, pcall, ipairs
+local getmetatable, setmetatable, tostring = getmetatable, setmetatable, tostring
 local format, rep, floor = string.format, string.rep, math.floor
+local stderr, os_exit, os_remove, tmpname = io.stderr, os.exit, os.remove, os.tmpname
 
 local pxlua = {}
 
@@ -33,8 +39,30 @@ end
 local NO_KEY = "no app_key for 'api': set PROXYAPI_APP_KEY, use --app-key-file FILE, "
   .. "or run with --fake for a local fake of the API"
 
---- The client behind the global `api`, from the command line's settings
--- (which win over the environment: proxyapi.new reads that).
+local host = { config = nil, api = nil, finished = false, fake_dir = nil }
+
+--- A folder of its own for the journal of a --fake run: it lives and dies
+-- with the fake, and never touches the operator's.
+local function fake_journal()
+  local dir = tmpname()
+  os_remove(dir)
+  assert(core.mkdir_private(dir))
+  host.fake_dir = dir
+  return dir .. "/journal.sqlite3"
+end
+
+local function remove_fake_journal()
+  local dir = host.fake_dir
+  if dir then
+    for _, suffix in ipairs { "", "-wal", "-shm", "-journal" } do
+      os_remove(dir .. "/journal.sqlite3" .. suffix)
+    end
+    os_remove(dir)
+    host.fake_dir = nil
+  end
+end
+
+--- The client behind the global `api`.
 function pxlua.make_client(config)
   local proxyapi = require "proxyapi"
   local options = {
@@ -42,12 +70,13 @@ function pxlua.make_client(config)
     base_url = config.base_url,
     timeout = config.timeout,
     dry_run = config.dry_run or nil,
+    journal = config.journal,
   }
   if config.fake then
     options.proxy = false -- the fake is on loopback: never through a proxy
   end
   if config.tty then
-    options.progress = pxlua.progress_bar(io.stderr)
+    options.progress = pxlua.progress_bar(stderr)
   end
   local ok, api = pcall(proxyapi.new, options)
   if not ok then
@@ -56,18 +85,33 @@ function pxlua.make_client(config)
     if why == nil then
       error(api, 0)
     elseif why.missing == "app_key" then
-      error(NO_KEY, 0)
+      error(errors.usage(NO_KEY), 0)
     elseif why.option then
       msg = why.option .. ": " .. why.problem .. (why.label ~= why.option and " (from " .. why.label .. ")" or "")
     end
-    error("cannot make the global 'api' from the command line and the environment: " .. msg, 0)
+    error(errors.usage("cannot make the global 'api' from the command line and the environment: " .. msg), 0)
   end
+  host.api = api
   return api
 end
 
---- Installs the lazy globals `proxyapi` and `api` in _G, keeping any
--- __index a script's environment already had.
+--- Reads the key file, finds the journal, and installs the lazy globals
+-- `proxyapi` and `api` in _G (keeping any __index the environment had).
+-- Raises a usage error object (exit status 2) for a bad setting.
 function pxlua.setup(config)
+  if config.app_key_file then
+    local key, err = core.read_secret_file(config.app_key_file)
+    if key == nil then
+      error(errors.usage(err), 0)
+    end
+    config.app_key, config.app_key_file = key, nil
+  end
+  if config.no_journal then
+    config.journal = nil
+  else
+    config.journal = config.fake and fake_journal() or true
+  end
+  host.config = config
   local G = _G
   local meta = getmetatable(G) or {}
   local previous = meta.__index
@@ -88,6 +132,46 @@ function pxlua.setup(config)
     return rawget(t, name)
   end
   setmetatable(G, meta)
+  -- a script that ends with os.exit still ends its run, and an interrupt
+  -- still has its summary and status
+  os.exit = function(code, close) -- luacheck: ignore 122
+    local status = pxlua.finish(code == nil and 0 or code == true and 0 or code == false and 1 or code)
+    return os_exit(status or code, close)
+  end
+end
+
+--- The end of the host's run, once: ends the journal's run and removes a
+-- --fake journal; after an interrupt prints `interrupted: 41 applied, 0
+-- failed, 16 unknown (journal run 17)` on stderr and returns the exit
+-- status (130 for SIGINT, 143 for SIGTERM).
+function pxlua.finish(code)
+  if host.finished then
+    return nil
+  end
+  host.finished = true
+  local stopped, sig = core.interrupted()
+  local rec = host.api and require("proxyapi.client").recorder(host.api)
+  local status
+  if stopped then
+    status = 128 + sig
+    local line = rec and require("proxyapi.record").summary(rec) or "0 applied, 0 failed, 0 unknown"
+    stderr:write("pxlua: interrupted: ", line, "\n")
+  end
+  if rec then
+    pcall(require("proxyapi.record").finish, rec,
+      stopped and "interrupted" or (type(code) == "number" and code ~= 0) and "failed" or "ok")
+  end
+  if host.api then
+    host.api:close()
+  end
+  remove_fake_journal()
+  return status
+end
+
+--- For specs: what the host made (not the key).
+function pxlua.state()
+  return { journal = host.config and host.config.journal, fake_dir = host.fake_dir, finished = host.finished,
+           api = host.api and tostring(host.api) }
 end
 
 return pxlua

@@ -120,9 +120,11 @@ end
 
 --- Sends a request value, retrying as the Retries table says.
 -- `shape(data, separator, is_text)` turns a success's data into the
--- result, or returns nil and why the reply has the wrong shape. Returns
--- the result, or nil and an error object.
-function transport.exchange(st, req, shape)
+-- result, or returns nil and why the reply has the wrong shape;
+-- `on_retry()`, if given, is called before each retry. Returns the result,
+-- or nil, an error object and whether the last try may have reached the
+-- server.
+function transport.exchange(st, req, shape, on_retry)
   local handle, route = st.handle, req.route
   local policy = route.policy
   local attempt, tries = 0, 0
@@ -162,6 +164,8 @@ function transport.exchange(st, req, shape)
       if not transport.pause(handle, retry_after or backoff(st, attempt)) then
         err = { kind = "cancelled", msg = "interrupted", retryable = false }
         retry = false
+      elseif on_retry then
+        on_retry()
       end
     else
       retry = false
@@ -173,7 +177,7 @@ function transport.exchange(st, req, shape)
       if policy == "once" and r.reached and err.kind ~= "api" and err.kind ~= "http" then
         err.maybe_applied = true
       end
-      return nil, errors.new(err)
+      return nil, errors.new(err), r.reached
     end
   end
 end
