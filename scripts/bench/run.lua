@@ -65,6 +65,7 @@ local S = {
   startup_runs = quick and 10 or 50,
   glue_calls = quick and 30 or 200, -- N; callgrind runs N and 2N
   glue_works = quick and { "get" } or { "get", "post" },
+  glue_repeats = quick and 1 or 2, -- the least count of these many runs counts
   rate_calls = quick and 500 or 2000,
   shape_bytes = quick and 2000000 or 10000000,
   rss_calls = quick and 20000 or 100000, -- VmHWM read at a tenth and at the end

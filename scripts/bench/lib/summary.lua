@@ -65,9 +65,10 @@ local function main_table(r)
   end
 end
 
-local function glue_table(g)
+local function glue_table(g, S)
   say("")
-  say("Glue per call, by instruction counts (callgrind, user space; N and 2N calls, the difference over N)")
+  say("Glue per call, by instruction counts (callgrind, user space: I(2N) - I(N) over N, N = %d; each I the least"
+    .. " of %d runs)", S.glue_calls, S.glue_repeats)
   if g.rate then
     say("instruction rate of this machine: %s instructions per µs (%s)", num(g.rate, 0), g.rate_note)
   else
@@ -236,7 +237,7 @@ end
 function M.print_all(ctx, S, r)
   header(ctx, S)
   main_table(r)
-  glue_table(r.glue)
+  glue_table(r.glue, S)
   peak_table(r.peak)
   rss_lines(r.rss, S)
   journal_lines(r.journal)
