@@ -249,15 +249,24 @@ clean:
 	rm -rf $(BUILD)
 
 # --- bench ---
-# `make bench`: proxyapi against a C floor and other Lua HTTP clients, on a
-# canned loopback server; prints one table and a PASS/MISS line per target
+# `make bench`: proxyapi (in pxlua and through `require` under lua5.4)
+# against a C floor and other Lua HTTP clients, on a canned loopback
+# server; prints one table and a PASS/MISS line per target
 # (scripts/bench/run.lua). Takes a few minutes on 2 cores.
-BENCH_DEBS := lua5.4 lua-cjson lua-socket lua5.1 lua-curl hyperfine
+BENCH_DEBS := lua5.4 lua-cjson lua-socket lua5.1 lua-curl hyperfine valgrind
 BENCH_BIN  := $(BUILD)/bench/server $(BUILD)/bench/curl_loop $(BUILD)/bench/curl_init
+
+# Lua-cURLv3, a peer for the bench only, from a tarball outside the
+# repository (../shared/peers/README.md); built under $(BUILD)/peers/ when
+# the tarball is there, else its rows are skipped.
+PEERS_DIR ?= ../shared/peers
+LCURL_TGZ  = $(PEERS_DIR)/Lua-cURLv3-9f8b6db.tar.gz
+LCURL_SO   = $(BUILD)/peers/lcurl.so
+BENCH_PEERS = $(if $(wildcard $(LCURL_TGZ)),$(LCURL_SO))
 
 .PHONY: bench bench-bin
 
-bench-bin: $(BENCH_BIN)
+bench-bin: $(BENCH_BIN) $(BENCH_PEERS)
 
 $(BUILD)/bench/server: csrc/bench/server.c | deps
 	@mkdir -p $(@D)
@@ -272,9 +281,16 @@ $(BUILD)/bench/curl_init: csrc/bench/curl_init.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ csrc/bench/curl_init.c $(CURL_LIBS)
 
+# its own flags: foreign code, built as its README says (warnings off)
+$(LCURL_SO): $(LCURL_TGZ) | deps
+	@mkdir -p $(@D)
+	rm -rf $(BUILD)/peers/Lua-cURLv3
+	tar xzf $(LCURL_TGZ) -C $(BUILD)/peers
+	$(CC) -O2 -fPIC -shared $(PKG_CFLAGS) -DPTHREADS -w -o $@ $(BUILD)/peers/Lua-cURLv3/src/*.c $(CURL_LIBS)
+
 # BENCH_ARGS=--quick: one short pass (CI checks that the bench runs)
 BENCH_ARGS ?=
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(BENCH_PEERS)
 	@scripts/install-deps $(BENCH_DEBS)
-	$(LUA) scripts/bench/run.lua --build $(BUILD) $(BENCH_ARGS)
+	$(LUA) scripts/bench/run.lua --build $(BUILD) --peers-tarball $(LCURL_TGZ) $(BENCH_ARGS)

@@ -66,7 +66,7 @@ static long sv_delay_ms;
 static unsigned long sv_requests, sv_connections;
 static volatile sig_atomic_t sv_stop;
 
-enum { SV_LIST, SV_CITIES, SV_CHANGE_LIMIT, SV_NOT_FOUND, SV_BAD_METHOD, SV_NREPLIES };
+enum { SV_LIST, SV_CITIES, SV_OK, SV_NOT_FOUND, SV_BAD_METHOD, SV_NREPLIES };
 static sv_reply sv_replies[SV_NREPLIES];
 
 static void sv_die(const char *what) {
@@ -330,8 +330,8 @@ static void sv_serve(sv_conn *c) {
       route = get ? SV_LIST : SV_BAD_METHOD;
     else if (SV_IS("/openapi/ip/dynamic-citys"))
       route = get ? SV_CITIES : SV_BAD_METHOD;
-    else if (SV_IS("/openapi/whitelist-account/change-limit"))
-      route = post ? SV_CHANGE_LIMIT : SV_BAD_METHOD;
+    else if (SV_IS("/openapi/whitelist-account/change-limit") || SV_IS("/openapi/whitelist-account/enable"))
+      route = post ? SV_OK : SV_BAD_METHOD;
     else
       route = SV_NOT_FOUND;
 #undef SV_IS
@@ -405,7 +405,7 @@ static void sv_usage(void) {
 }
 
 int main(int argc, char **argv) {
-  static const char change_limit[] = "{\"code\":200,\"msg\":\"success\",\"data\":null}";
+  static const char ok[] = "{\"code\":200,\"msg\":\"success\",\"data\":null}";
   static const char not_found[] = "{\"code\":404,\"msg\":\"not found\",\"data\":null}";
   static const char bad_method[] = "{\"code\":405,\"msg\":\"method not allowed\",\"data\":null}";
   struct sockaddr_in addr;
@@ -440,7 +440,7 @@ int main(int argc, char **argv) {
   cities = sv_read_file(argv[optind + 1], &cities_len);
   sv_make_reply(&sv_replies[SV_LIST], "200 OK", list, list_len);
   sv_make_reply(&sv_replies[SV_CITIES], "200 OK", cities, cities_len);
-  sv_make_reply(&sv_replies[SV_CHANGE_LIMIT], "200 OK", change_limit, sizeof change_limit - 1);
+  sv_make_reply(&sv_replies[SV_OK], "200 OK", ok, sizeof ok - 1);
   sv_make_reply(&sv_replies[SV_NOT_FOUND], "404 Not Found", not_found, sizeof not_found - 1);
   sv_make_reply(&sv_replies[SV_BAD_METHOD], "405 Method Not Allowed", bad_method, sizeof bad_method - 1);
   free(list);
