@@ -47,6 +47,9 @@ int px_json_decode(lua_State *L, int idx) {
   return 1;
 }
 
+/* The value core.json_empty_array: written as [] (an empty table is {}). */
+static const char px_empty_array = 0;
+
 /* ---- request bodies ----
 ** Written here rather than by lua-cjson 2.1, whose encoder keeps 14
 ** significant digits (123456789012345 would go out as 1.2345678901234e+14)
@@ -217,6 +220,10 @@ void px_json_put_value(px_out *o, int idx, int depth) {
       px_out_put(o, "null", 4);
       break;
     }
+    if (lua_touserdata(L, idx) == (void *)&px_empty_array) {
+      px_out_put(o, "[]", 2);
+      break;
+    }
     /* fall through */
   default:
     luaL_error(L, "cannot encode a %s in JSON", luaL_typename(L, idx));
@@ -295,4 +302,6 @@ void px_json_private(lua_State *L) {
 /* Adds the marshalling functions to the module table on top. */
 void px_json_open(lua_State *L, int uv) {
   px_register(L, px_json_funcs, uv);
+  lua_pushlightuserdata(L, (void *)&px_empty_array);
+  lua_setfield(L, -2, "json_empty_array");
 }

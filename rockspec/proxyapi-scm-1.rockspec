@@ -65,6 +65,7 @@ build = {
     ["proxyapi.metrics_http"] = "lua/proxyapi/metrics_http.lua",
     ["proxyapi.net"] = "lua/proxyapi/net.lua",
     ["proxyapi.options"] = "lua/proxyapi/options.lua",
+    ["proxyapi.output"] = "lua/proxyapi/output.lua",
     ["proxyapi.proxycheck"] = "lua/proxyapi/proxycheck.lua",
     ["proxyapi.pxlua"] = "lua/proxyapi/pxlua.lua",
     ["proxyapi.record"] = "lua/proxyapi/record.lua",
