@@ -37,6 +37,7 @@ build = {
     },
     ["proxyapi.batch"] = "lua/proxyapi/batch.lua",
     ["proxyapi.check"] = "lua/proxyapi/check.lua",
+    ["proxyapi.check.accounts"] = "lua/proxyapi/check/accounts.lua",
     ["proxyapi.cli"] = "lua/proxyapi/cli.lua",
     ["proxyapi.client"] = "lua/proxyapi/client.lua",
     ["proxyapi.endpoints"] = "lua/proxyapi/endpoints.lua",

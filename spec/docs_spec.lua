@@ -80,6 +80,11 @@ describe("the reference", function()
     it("documents every function of proxyapi." .. module .. " with an example", function()
       local mod = require("proxyapi." .. module)
       local module_blocks = doc_blocks("lua/proxyapi/" .. module .. ".lua")
+      if module == "check" then -- the account rules live in check/accounts.lua
+        for name, block in pairs(doc_blocks("lua/proxyapi/check/accounts.lua")) do
+          module_blocks[name] = block
+        end
+      end
       for name, value in pairs(mod) do
         -- (cli re-exports output's functions: they are documented there)
         if type(value) == "function" and name ~= "tointeger"

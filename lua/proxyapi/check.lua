@@ -51,10 +51,15 @@ function check.arg_error(n, fname, msg)
   error(format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
 end
 
-local function got(value)
+--- The type of a value as messages name it: "integer", "float", "no value", ...
+-- @param value
+-- @treturn string
+-- @usage check.got(nil) --> "no value"
+function check.got(value)
   local t = math_type(value) or type(value)
   return t == "nil" and "no value" or t
 end
+local got = check.got
 
 --- An integer, also given as a float with an exact integer value.
 -- @param value
@@ -96,10 +101,6 @@ function check.is_array(t, n)
   return true
 end
 
-local function is_alnum(s)
-  return find(s, "^[A-Za-z0-9]+$") ~= nil
-end
-
 --- An optional integer of at least `min`: `default` when absent.
 -- @param value
 -- @param default
@@ -113,131 +114,12 @@ function check.optional_integer(value, default, label, min)
   if value == nil then
     return default
   end
-  return check.integer(value, label, min)
-end
+  -- names, passwords and accounts (proxyapi.check/accounts.lua) build on the
+-- rules above: they get this table while it is loading
+package.loaded["proxyapi.check"] = check
+require "proxyapi.check.accounts"
 
---- An account name: ASCII letters and digits, non-empty.
--- @param value
--- @return the value as it goes on the wire
--- @return[2] nil
--- @treturn[2] string what is wrong
--- @usage assert(check.name(row[1]))
-function check.name(value)
-  if type(value) ~= "string" then
-    return nil, format("account name: string expected, got %s", got(value))
-  end
-  if not is_alnum(value) then
-    if value == "" then
-      return nil, "account name: empty"
-    end
-    return nil, format("account %s: letters and digits only", check.shown(value))
-  end
-  return value
-end
-
---- A password: ASCII letters and digits, non-empty. Never echoed.
--- @param value
--- @tparam[opt="password"] string label names it in the message
--- @return the value as it goes on the wire
--- @return[2] nil
--- @treturn[2] string what is wrong
--- @usage local ok, why = check.password(pw, "password of 'team1'")
-function check.password(value, label)
-  label = label or "password"
-  if type(value) ~= "string" then
-    return nil, format("%s: string expected, got %s", label, got(value))
-  end
-  if value == "" then
-    return nil, label .. ": empty"
-  end
-  if not is_alnum(value) then
-    return nil, label .. ": letters and digits only"
-  end
-  return value
-end
-
---- One name, or an array of names; returns an array.
--- @tparam string|{string,...} value
--- @treturn {string,...} the names
--- @return[2] nil
--- @treturn[2] string what is wrong
--- @usage check.names "team1" --> {"team1"}
-function check.names(value)
-  if type(value) == "string" then
-    local name, msg = check.name(value)
-    if not name then
-      return nil, msg
-    end
-    return { name }
-  end
-  if type(value) ~= "table" then
-    return nil, format("account name or array of names expected, got %s", got(value))
-  end
-  local n = #value
-  if n == 0 then
-    return nil, "no account names given"
-  end
-  local names = {}
-  for i = 1, n do
-    local name, msg = check.name(value[i])
-    if not name then
-      if type(value[i]) ~= "string" then
-        return nil, format("account #%d: string expected, got %s", i, got(value[i]))
-      end
-      return nil, msg
-    end
-    names[i] = name
-  end
-  if not check.is_array(value, n) then
-    return nil, "array of names expected, the table has other keys"
-  end
-  return names
-end
-
---- Accounts for add: `{username=, password=}` tables or "user:pass"
--- strings. Returns an array of "user:pass" strings and one of usernames.
--- @tparam {table|string,...} value
--- @treturn {string,...} "user:pass" strings
--- @treturn {string,...} the usernames
--- @return[2] nil
--- @treturn[2] string what is wrong
--- @usage check.accounts { "u1:p1", { username = "u2", password = "p2" } }
-function check.accounts(value)
-  if type(value) ~= "table" then
-    return nil, format("array of accounts expected, got %s", got(value))
-  end
-  local n = #value
-  if n == 0 then
-    return nil, "no accounts given"
-  end
-  if not check.is_array(value, n) then
-    return nil, "array of accounts expected, the table has other keys"
-  end
-  local pairs_out, names = {}, {}
-  for i = 1, n do
-    local item = value[i]
-    local user, pass
-    if type(item) == "string" then
-      user, pass = item:match("^([^:]*):(.*)$")
-      if not user then
-        return nil, format("account #%d: \"user:pass\" expected", i)
-      end
-    elseif type(item) == "table" then
-      user, pass = item.username, item.password
-    else
-      return nil, format("account #%d: table or \"user:pass\" string expected, got %s", i, got(item))
-    end
-    local name, msg = check.name(user)
-    if not name then
-      return nil, type(user) == "string" and msg or format("account #%d: username: %s", i, msg)
-    end
-    local _, pmsg = check.password(pass, format("password of account '%s'", name))
-    if pmsg then
-      return nil, pmsg
-    end
-    pairs_out[i], names[i] = name .. ":" .. pass, name
-  end
-  return pairs_out, names
+return check.integer(value, label, min)
 end
 
 --- Width of a remark: ASCII counts 1, any other code point 2.
@@ -279,7 +161,12 @@ end
 -- @treturn[2] string what is wrong
 -- @usage check.gb(102401) --> nil, "limit in GB: must be from 0 to 102400, got 102401"
 function check.gb(value)
-  return check.integer(value, "limit in GB", 0, MAX_LIMIT_GB)
+  -- names, passwords and accounts (proxyapi.check/accounts.lua) build on the
+-- rules above: they get this table while it is loading
+package.loaded["proxyapi.check"] = check
+require "proxyapi.check.accounts"
+
+return check.integer(value, "limit in GB", 0, MAX_LIMIT_GB)
 end
 
 local function one_of(label, allowed)
@@ -331,7 +218,12 @@ check.status = one_of("status", { 1, 2, 3, 4 })
 -- @treturn[2] string what is wrong
 -- @usage check.page(0) --> nil, "page: must be at least 1, got 0"
 function check.page(value)
-  return check.integer(value, "page", 1)
+  -- names, passwords and accounts (proxyapi.check/accounts.lua) build on the
+-- rules above: they get this table while it is loading
+package.loaded["proxyapi.check"] = check
+require "proxyapi.check.accounts"
+
+return check.integer(value, "page", 1)
 end
 
 --- A page size, from 1.
@@ -341,7 +233,12 @@ end
 -- @treturn[2] string what is wrong
 -- @usage check.size(50) --> 50
 function check.size(value)
-  return check.integer(value, "size", 1)
+  -- names, passwords and accounts (proxyapi.check/accounts.lua) build on the
+-- rules above: they get this table while it is loading
+package.loaded["proxyapi.check"] = check
+require "proxyapi.check.accounts"
+
+return check.integer(value, "size", 1)
 end
 
 --- A positive integer (IP counts, minutes).
@@ -352,7 +249,12 @@ end
 -- @treturn[2] string what is wrong
 -- @usage check.count(10, "num") --> 10
 function check.count(value, label)
-  return check.integer(value, label, 1)
+  -- names, passwords and accounts (proxyapi.check/accounts.lua) build on the
+-- rules above: they get this table while it is loading
+package.loaded["proxyapi.check"] = check
+require "proxyapi.check.accounts"
+
+return check.integer(value, label, 1)
 end
 
 --- Free text (codes, names, order numbers): non-empty valid UTF-8
@@ -434,5 +336,10 @@ function check.options(value, known)
   end
   return value
 end
+
+-- names, passwords and accounts (proxyapi.check/accounts.lua) build on the
+-- rules above: they get this table while it is loading
+package.loaded["proxyapi.check"] = check
+require "proxyapi.check.accounts"
 
 return check
