@@ -1,7 +1,7 @@
 /*
 ** pxlua: a Lua 5.4 host for proxy automation scripts, with proxyapi and
 ** cjson built in. It behaves like lua(1) where the two overlap (arg,
-** ..., -e, -l, -i, -, --); see API.md and `pxlua -h` for the rest.
+** ..., -e, -l, -i, -, --); see the README and `pxlua -h` for the rest.
 */
 #include <ctype.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
--- Every argument rule of API.md, for every method of the client, on both
+-- Every argument rule of the contract (README), for every method of the client, on both
 -- sides of each bound. A refused argument raises
 -- `bad argument #n to 'fname' (...)` (no position prefix) before anything
 -- is sent or changed; an accepted edge value goes out on the wire as the

@@ -379,7 +379,7 @@ describe("bad input", function()
       assert.is_truthy(wire:find(pattern), "sent " .. wire:sub(1, 200))
     end
   end
-  -- API.md: numbers go on the wire as integers, in JSON bodies too, exactly
+  -- the contract (README): numbers go on the wire as integers, in JSON bodies too, exactly
   POST_VALUES["math.mininteger"] = body_has(tostring(math.mininteger))
   POST_VALUES["math.maxinteger"] = body_has(tostring(math.maxinteger))
   POST_VALUES["a 15-digit integer"] = body_has("123456789012345")
@@ -600,7 +600,7 @@ describe("bad input", function()
       end)
     end)
 
-    -- the values where API.md says "raise at new" and the code waits, or
+    -- the values where the contract (README) says "raise at new" and the code waits, or
     -- sends something else than it was given
     describe("values that look right but are not", function()
       it("base_url https://[::1]:99999 (a port out of range) raises at new", function()
@@ -623,7 +623,7 @@ describe("bad input", function()
         end)
       end)
 
-      it("a 1 MB base_url: new accepts it (no limit in API.md); a call fails with nil, err", function()
+      it("a 1 MB base_url: new accepts it (no limit in the contract (README)); a call fails with nil, err", function()
         local c = proxyapi.new(settings("base_url", fake.base_url .. "/" .. HUGE))
         fake:clear_log()
         local ok, err = c:list_accounts()
@@ -654,7 +654,7 @@ describe("bad input", function()
         end
       end)
 
-      it("timeout = 0.0001 (positive, as API.md asks) still bounds an attempt", function()
+      it("timeout = 0.0001 (positive, as the contract (README) asks) still bounds an attempt", function()
         local ok, c = pcall(proxyapi.new, settings("timeout", 0.0001))
         if not ok then
           assert.matches("timeout", c, 1, true) -- refusing it is fine too

@@ -31,7 +31,7 @@ describe("the module", function()
     assert.matches("^%d+%.%d+%.%d+$", proxyapi.VERSION)
   end)
 
-  it("has the constant tables of API.md", function()
+  it("has the constant tables of the contract (README)", function()
     assert.same({ DYNAMIC_RESIDENTIAL_TRAFFIC = 9, DYNAMIC_RESIDENTIAL_IP = 11,
                   STATIC_DATACENTER_IP = 14, STATIC_RESIDENTIAL_IP = 25 }, proxyapi.product)
     assert.same({ VALID = 1, INVALID = 2, EXPIRING = 3, MAINTENANCE = 4 }, proxyapi.static_status)

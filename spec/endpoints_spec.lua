@@ -1,4 +1,4 @@
--- Every method of API.md's table, over real HTTP against the fake API:
+-- Every method of the contract's table, over real HTTP against the fake API:
 -- what goes on the wire, what comes back, and what changes.
 local helper = require "helper"
 local proxyapi = require "proxyapi"

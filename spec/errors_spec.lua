@@ -1,4 +1,4 @@
--- API.md's Errors and Retries over real HTTP against the fake API: every
+-- the contract's Errors and Retries over real HTTP against the fake API: every
 -- error kind, and how many times each kind of call was tried, counted both
 -- from err.attempts and from the requests the fake received.
 local helper = require "helper"
@@ -643,7 +643,7 @@ describe("errors and retries against the fake API", function()
   end)
 
   describe("error objects", function()
-    it("have the fields of API.md, exactly, for api code 3", function()
+    it("have the fields of the contract (README), exactly, for api code 3", function()
       local c = client { app_key = "WrongKey123" }
       local ok, err = c:list_accounts()
       assert.is_nil(ok)
@@ -656,14 +656,14 @@ describe("errors and retries against the fake API", function()
       assert.equal("proxyapi: GET " .. LIST .. ": api code 3: invalid app_key", tostring(err))
     end)
 
-    it("read like API.md's example for a POST with code 3", function()
+    it("read like the contract's example for a POST with code 3", function()
       local c = client { app_key = "WrongKey123" }
       local ok, err = c:call("POST", ADD, { accounts = "example1:pw1" })
       assert.is_nil(ok)
       assert.equal("proxyapi: POST /openapi/whitelist-account/add: api code 3: invalid app_key", tostring(err))
     end)
 
-    it("of add_accounts with code 3 read like API.md's example, naming the failed count", function()
+    it("of add_accounts with code 3 read like the contract's example, naming the failed count", function()
       local c = client { app_key = "WrongKey123" }
       local ok, err = c:add_accounts { "example1:pw1" }
       assert.is_nil(ok)
@@ -672,7 +672,7 @@ describe("errors and retries against the fake API", function()
         tostring(err))
     end)
 
-    it("have the fields of API.md, exactly, for HTTP 500 after retries", function()
+    it("have the fields of the contract (README), exactly, for HTTP 500 after retries", function()
       fake:fault { path = LIST, status = 500, times = -1 }
       local ok, err = api:list_accounts()
       assert.is_nil(ok)

@@ -1,6 +1,6 @@
 -- A fault matrix against the fake API: every kind of fault the fake can
 -- inject (rows) against every kind of call (columns), one `it` per cell,
--- named "<fault> x <call>". Each cell checks what API.md's Errors and
+-- named "<fault> x <call>". Each cell checks what the contract's Errors and
 -- Retries sections promise: the error kind, how often the request was tried
 -- (err.attempts and the requests the fake received), maybe_applied,
 -- retry_after, a bounded time, and for batches that every item is accounted

@@ -3,7 +3,7 @@
 -- wrong shapes, paging that never ends, the app_key echoed in every
 -- spelling, a proxy refusing CONNECT, odd Retry-After values, huge arrays,
 -- misuse of api:map and its scheduler, and more of HTTP's corners.
--- Each spec says what API.md and README promise and checks it over real
+-- Each spec says what the contract (README) and README promise and checks it over real
 -- HTTP, counting what the server received. Specs of a defect that today's
 -- client still has carry #defect in their names
 -- (`busted --exclude-tags=defect` keeps the suite green until they are fixed).

@@ -102,7 +102,7 @@ describe("C core: reply decoding", function()
 end)
 
 describe("C core: normalisation guided by the text", function()
-  -- a reference of API.md's rules in plain Lua, over cjson's raw result
+  -- a reference of the contract's rules in plain Lua, over cjson's raw result
   local raw = require("cjson").new()
   local function reference(v)
     if type(v) == "number" then

@@ -147,7 +147,7 @@ describe("rules.parse", function()
   end)
 end)
 
--- the example of API.md
+-- the example of the contract (README)
 local EXAMPLE = {
   { name = "near-cap", when = "usage_percent >= 90", action = "notify",
     webhook = "https://hooks.example/proxy", command = "/usr/local/bin/page-me" },

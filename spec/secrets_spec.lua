@@ -1,4 +1,4 @@
--- API.md: tostring(err) "never contains the app_key, nor does anything else
+-- the contract (README): tostring(err) "never contains the app_key, nor does anything else
 -- the library prints or returns: the key is scrubbed (raw and
 -- percent-encoded) from server messages and libcurl's error text too".
 local helper = require "helper"

@@ -1,7 +1,7 @@
 --- The history: accounts (never their passwords), per-account per-day
 -- usage and products, kept in SQLite by base URL host, idempotently; and
 -- watch's fired-state, so that a rule fires once per subject and period
--- (see API.md, "Watch, history and metrics").
+-- (see the README, "Watching a fleet").
 -- @module proxyapi.history
 
 local store = require "proxyapi.store"

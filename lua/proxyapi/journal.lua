@@ -1,6 +1,6 @@
 --- The journal: every request that changes or hands out something, as an
 -- intent committed before it is sent and an outcome after, grouped in
--- runs (see API.md, "Safety of changes"). New passwords are kept, since
+-- runs (see the README, "Safety"). New passwords are kept, since
 -- they are what must not be lost; the app_key never is.
 --
 -- Write side (the client): `begin_run`, `intent`, `attempt`, `outcome`,
