@@ -31,7 +31,8 @@ describe("a made-up endpoint", function()
     }
     table_.note = {
       method = "POST", path = "/openapi/whitelist-account/change-remark", effect = "change", retry = "read",
-      result = "ok", summary = "Sets a remark (made up).", returns = "true", usage = "api:note { account = 'u', text = 'x' }",
+      result = "ok", summary = "Sets a remark (made up).", returns = "true",
+      usage = "api:note { account = 'u', text = 'x' }",
       args = {
         { pos = 1, field = "account", wire = "account", rule = "name", required = true, doc = "the account" },
         { pos = 1, field = "text", wire = "remark", rule = "remark", required = true, doc = "the remark" },
