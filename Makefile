@@ -26,7 +26,8 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
             -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS   ?= $(OPT)
-ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DPX_USE_READLINE -fPIC $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Icsrc
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DPX_USE_READLINE -DPX_PRIVATE_CJSON -fPIC $(WARN) $(CFLAGS) \
+             $(PKG_CFLAGS) -Icsrc
 
 # the C core (proxyapi.core) and the host around it
 CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_transfer.c csrc/px_result.c csrc/px_request.c csrc/px_json.c csrc/px_normalise.c csrc/px_scrub.c csrc/px_os.c
@@ -48,11 +49,21 @@ deps:
 # Objects are compiled once, with dependency files; a plain build and a
 # sanitizer build (for make check-asan) each have their own.
 obj = $(patsubst csrc/%.c,$(1)/%.o,$(2))
-CORE_OBJ      = $(call obj,$(BUILD)/obj,$(CORE_SRC))
+# lua-cjson's own objects, linked into the core as its private decoder
+# with two Lua calls redirected to it (see csrc/px_json.c)
+CJSON_PRIVATE = $(BUILD)/obj/cjson_private.o
+CORE_OBJ      = $(call obj,$(BUILD)/obj,$(CORE_SRC)) $(CJSON_PRIVATE)
 HOST_OBJ      = $(call obj,$(BUILD)/obj,$(HOST_SRC)) $(BUILD)/obj/px_embedded.o
 SAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-ASAN_CORE_OBJ = $(call obj,$(BUILD)/asan/obj,$(CORE_SRC))
+ASAN_CORE_OBJ = $(call obj,$(BUILD)/asan/obj,$(CORE_SRC)) $(CJSON_PRIVATE)
 ASAN_HOST_OBJ = $(call obj,$(BUILD)/asan/obj,$(HOST_SRC)) $(BUILD)/asan/obj/px_embedded.o
+
+$(CJSON_PRIVATE): $(CJSON_A)
+	@mkdir -p $(@D)/cjson
+	cd $(@D)/cjson && ar x $(CJSON_A) && ld -r -o all.o lua_cjson.o fpconv.o strbuf.o
+	objcopy --redefine-sym lua_pushnumber=px_cjson_pushnumber --redefine-sym lua_pushlightuserdata=px_cjson_pushnull \
+	  --redefine-sym luaopen_cjson=px_luaopen_cjson --redefine-sym luaopen_cjson_safe=px_luaopen_cjson_safe \
+	  --redefine-sym stderr=px_cjson_stderr --keep-global-symbol=px_luaopen_cjson $(@D)/cjson/all.o $@
 
 $(BUILD)/obj/%.o: csrc/%.c
 	@mkdir -p $(@D)

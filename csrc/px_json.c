@@ -3,6 +3,16 @@
 **
 ** Replies are decoded by a private lua-cjson instance and then normalised
 ** in place (px_normalise.c); request bodies and values are written here.
+**
+** With PX_PRIVATE_CJSON (the Makefile's builds), that instance is a copy of
+** lua-cjson linked into the core whose calls to lua_pushnumber and
+** lua_pushlightuserdata are redirected here (objcopy --redefine-sym): whole
+** numbers are pushed as integers as they are read, and the decoder notes
+** whether it met a null or a number out of range. A reply without nulls
+** then needs no normalising at all (no walk, no scan), which is most of
+** the cost of small replies and all of the memory of number-heavy ones.
+** Without it (the rockspec's build), the system's cjson is required and
+** every reply is normalised as before.
 */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +27,37 @@
 ** value on top, or 0 with an error message on top. Memory errors
 ** propagate.
 */
+#ifdef PX_PRIVATE_CJSON
+enum { PX_SAW_NULL = 1, PX_SAW_NONFINITE = 2 };
+static _Thread_local int px_decode_saw = 0;
+
+int px_luaopen_cjson(lua_State *L);
+void px_cjson_pushnumber(lua_State *L, lua_Number n);
+void px_cjson_pushnull(lua_State *L, void *p);
+
+/* The copy reads stderr (its strbuf's last-resort messages) without the
+** indirection a shared object needs: it reads this one, in the core. */
+__attribute__((visibility("hidden"))) FILE *px_cjson_stderr;
+
+/* cjson's lua_pushnumber: whole numbers in range become integers. */
+void px_cjson_pushnumber(lua_State *L, lua_Number n) {
+  lua_Integer i;
+  if (n == floor(n) && lua_numbertointeger(n, &i)) {
+    lua_pushinteger(L, i);
+    return;
+  }
+  if (!isfinite(n))
+    px_decode_saw |= PX_SAW_NONFINITE;
+  lua_pushnumber(L, n);
+}
+
+/* cjson's lua_pushlightuserdata: only cjson.null (NULL) is pushed so. */
+void px_cjson_pushnull(lua_State *L, void *p) {
+  px_decode_saw |= PX_SAW_NULL;
+  lua_pushlightuserdata(L, p);
+}
+#endif
+
 int px_json_decode(lua_State *L, int idx) {
   int status;
   size_t len;
@@ -25,6 +66,9 @@ int px_json_decode(lua_State *L, int idx) {
   text = lua_tolstring(L, idx, &len);
   lua_pushvalue(L, PX_UV_DECODE);
   lua_pushvalue(L, idx); /* the same string: no copy of the reply */
+#ifdef PX_PRIVATE_CJSON
+  px_decode_saw = 0;
+#endif
   status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_ERRMEM)
     lua_error(L);
@@ -38,6 +82,15 @@ int px_json_decode(lua_State *L, int idx) {
     lua_pushnil(L);
     return 1;
   }
+#ifdef PX_PRIVATE_CJSON
+  if (px_decode_saw & PX_SAW_NONFINITE) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "number out of range in reply");
+    return 0;
+  }
+  if (!(px_decode_saw & PX_SAW_NULL))
+    return 1; /* every number is already what it should be */
+#endif
   err = px_normalise(L, -1, text, len);
   if (err != NULL) {
     lua_pop(L, 1);
@@ -286,11 +339,18 @@ static const luaL_Reg px_json_funcs[] = {
 /* Pushes the decode function of a private cjson instance, configured
 ** once: a user's cjson settings never change what the core reads. */
 void px_json_private(lua_State *L) {
+#ifdef PX_PRIVATE_CJSON
+  px_cjson_stderr = stderr;
+  lua_pushnil(L); /* in place of the module table below */
+  lua_pushcfunction(L, px_luaopen_cjson);
+  lua_call(L, 0, 1); /* a fresh instance, registered nowhere */
+#else
   lua_getglobal(L, "require");
   lua_pushliteral(L, "cjson");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "new");
   lua_call(L, 0, 1);
+#endif
   lua_getfield(L, -1, "decode_invalid_numbers");
   lua_pushboolean(L, 0);
   lua_call(L, 1, 0);

@@ -91,8 +91,12 @@ end
 -- @treturn table the request value
 function request.build(fname, route, ep, ...)
   local p = prepare(ep)
-  local fields, req = {}, { route = route, order = p.order, secret = p.secret }
-  req.fields = fields
+  local fields = {}
+  -- the fields the value usually gets, named in the constructor: it is
+  -- made at that size (8 slots) instead of growing (reply and separator,
+  -- for text replies only, may grow it)
+  local req = { route = route, order = p.order, secret = p.secret, fields = fields, batch = nil, items = nil,
+                names = nil }
   local opts_at = nil
   for _, a in ipairs(ep.args or {}) do
     local pos = a.pos
