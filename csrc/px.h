@@ -58,8 +58,8 @@ typedef struct px_transfer {
   CURLcode result;
   int reply_mode;
   int in_multi, done, reported, out_of_memory, cancelled;
-  int too_large;    /* 1: the body, 2: the headers went over their cap */
-  int bad_length;   /* Content-Length headers that disagree */
+  int too_large;  /* 1: the body, 2: the headers went over their cap */
+  int bad_length; /* Content-Length headers that disagree */
   size_t header_bytes;
   int headers_done; /* the blank line after the final status's headers arrived */
   int disposable;   /* has options of its own (a proxy): never pooled */
@@ -77,7 +77,7 @@ typedef struct px_client {
   size_t max_reply;
   long timeout_ms;
   double grace; /* seconds transfers in flight may go on after an interrupt */
-  char *key; /* the app_key, added to every request; NULL for a client without one */
+  char *key;    /* the app_key, added to every request; NULL for a client without one */
   size_t key_len;
   lua_Alloc alloc;
   void *alloc_ud;

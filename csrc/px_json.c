@@ -190,7 +190,6 @@ void px_json_put_string(px_out *o, const char *s, size_t n) {
   px_out_put(o, "\"", 1);
 }
 
-
 /* A table: an array when its keys are exactly 1..n (n > 0), else an
 ** object with string keys; {} for an empty one, as lua-cjson writes it. */
 static void px_put_table(px_out *o, int t, int depth) {
@@ -331,9 +330,9 @@ static int px_encode_fn(lua_State *L) {
 }
 
 static const luaL_Reg px_json_funcs[] = {
-    {"json_decode",  px_decode_fn},
-    {"json_encode",  px_encode_fn},
-    {NULL,           NULL        },
+    {"json_decode", px_decode_fn},
+    {"json_encode", px_encode_fn},
+    {NULL,          NULL        },
 };
 
 /* Pushes the decode function of a private cjson instance, configured

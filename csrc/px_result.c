@@ -154,7 +154,8 @@ static void px_push_failure_msg(lua_State *L, px_client *c, px_transfer *t) {
   }
   curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
   err = (int)os_errno;
-  if (os_errno == EMFILE || os_errno == ENFILE || (t->result == CURLE_COULDNT_CONNECT && px_out_of_fds(&err))) {
+  if (os_errno == EMFILE || os_errno == ENFILE ||
+      (t->result == CURLE_COULDNT_CONNECT && px_out_of_fds(&err))) {
     lua_pushfstring(L, "out of file descriptors (%s): cannot open a connection", strerror(err));
     return;
   }

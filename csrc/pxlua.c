@@ -25,7 +25,6 @@
 #include <malloc.h>
 #endif
 
-
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
@@ -163,7 +162,8 @@ static int px_status_of(lua_State *L, int idx) {
 }
 
 static int px_is_proxyapi_error(lua_State *L, int idx) {
-  int yes = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "proxyapi.Error") == 0;
+  int yes = luaL_getmetafield(L, idx, "__name") == LUA_TSTRING &&
+            strcmp(lua_tostring(L, -1), "proxyapi.Error") == 0;
   if (yes || lua_gettop(L) > idx)
     lua_settop(L, idx);
   return yes;

@@ -136,4 +136,3 @@ void pxlua_repl(lua_State *L) {
   fputc('\n', stdout);
   fflush(stdout);
 }
-

@@ -651,18 +651,19 @@ static void setup(void) {
   lua_getfield(L, -1, "json_encode");
   encode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   /* {name, value, ...} as the request value the client would make */
-  if (luaL_loadstring(L, "local request_text = ...\n"
-                         "return function(flat)\n"
-                         "  if type(flat) ~= 'table' then return request_text(flat, 'GET') end\n"
-                         "  local n, req = rawlen(flat), { fields = {}, order = {} }\n"
-                         "  if n % 2 == 1 then return false end\n"
-                         "  for i = 1, n, 2 do\n"
-                         "    local k, v = rawget(flat, i), rawget(flat, i + 1)\n"
-                         "    if type(k) ~= 'string' or req.fields[k] ~= nil or v == nil then return false end\n"
-                         "    req.order[#req.order + 1], req.fields[k] = k, v\n"
-                         "  end\n"
-                         "  return request_text(req, 'GET')\n"
-                         "end\n") != LUA_OK)
+  if (luaL_loadstring(L,
+                      "local request_text = ...\n"
+                      "return function(flat)\n"
+                      "  if type(flat) ~= 'table' then return request_text(flat, 'GET') end\n"
+                      "  local n, req = rawlen(flat), { fields = {}, order = {} }\n"
+                      "  if n % 2 == 1 then return false end\n"
+                      "  for i = 1, n, 2 do\n"
+                      "    local k, v = rawget(flat, i), rawget(flat, i + 1)\n"
+                      "    if type(k) ~= 'string' or req.fields[k] ~= nil or v == nil then return false end\n"
+                      "    req.order[#req.order + 1], req.fields[k] = k, v\n"
+                      "  end\n"
+                      "  return request_text(req, 'GET')\n"
+                      "end\n") != LUA_OK)
     fail("query adapter: %s", lua_tostring(L, -1));
   lua_getfield(L, -2, "request_text");
   lua_call(L, 1, 1);
