@@ -11,7 +11,7 @@ PREFIX   ?= /usr/local
 # `make test`, `make demo` and CI) installs what is missing.
 DEBS      := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev pkg-config \
              libreadline-dev lua-socket lua-sql-sqlite3 lua-argparse
-TEST_DEBS := lua-busted luarocks lua-check tinyproxy microsocks clang-format cppcheck prometheus
+TEST_DEBS := lua-busted luarocks lua-check tinyproxy microsocks clang-format cppcheck prometheus tmux
 
 # Recursive (=) so that pkg-config runs when a recipe needs it, after deps.
 PKGS       = lua5.4 libcurl
