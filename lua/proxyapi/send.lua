@@ -30,7 +30,10 @@ function send.one(st, req, shape)
   end
   if req.route.effect == "read" then
     local result, err = exchange(st, req, shape)
-    return result, err
+    if result == nil then
+      return nil, err
+    end
+    return result -- one value, as a call that succeeded returns
   end
   if st.dry_run then
     st.dry_run("proxyapi: dry-run: " .. line(req))
@@ -45,7 +48,10 @@ function send.one(st, req, shape)
     record.attempt(rec, entry)
   end)
   record.outcome(rec, entry, req, result, err, reached)
-  return result, err
+  if result == nil then
+    return nil, err
+  end
+  return result
 end
 
 return send
