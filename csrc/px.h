@@ -64,6 +64,7 @@ typedef struct px_transfer {
   int headers_done; /* the blank line after the final status's headers arrived */
   int disposable;   /* has options of its own (a proxy): never pooled */
   int sends;        /* requests libcurl started, its own silent resends included */
+  int compressed;   /* the handle asks for compressed replies (reads do) */
   char errbuf[CURL_ERROR_SIZE];
 } px_transfer;
 

@@ -251,7 +251,6 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, lua_toboolean(L, -1) ? 0L : 2L);
   lua_pop(L, 8);
   px_setopt_string(L, e, CURLOPT_PROTOCOLS_STR, "http,https");
-  px_setopt_string(L, e, CURLOPT_ACCEPT_ENCODING, "");
   px_transfer_configure(c, e);
 }
 

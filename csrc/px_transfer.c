@@ -338,6 +338,12 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
     curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, c->get_headers);
   }
+  /* reads may bring large replies: they ask for compression; the replies
+  ** to writes are a small envelope, and asking costs every transfer */
+  if (t->compressed != !post) {
+    t->compressed = !post;
+    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, post ? NULL : "");
+  }
   curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
   /* libcurl silently resends a request on a reused connection found dead
   ** before any reply; a fresh connection makes a send happen at most once */

@@ -28,7 +28,7 @@ function batch.send(st, req, shape)
   local items, names = req.items, req.names
   local size, count = st.batch_size, #items
   if count <= size then -- one request: the value is this call's own, no copy
-    req.fields[req.batch] = concat(items, ",")
+    req.fields[req.batch] = count == 1 and items[1] or concat(items, ",")
     local result, err = send.one(st, req, shape)
     if result == nil then
       err.failed, err.succeeded = names, {}

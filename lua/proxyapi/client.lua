@@ -98,13 +98,28 @@ end
 function client.define(methods, table_)
   for name, ep in pairs(table_) do
     local shape = shapes[ep.result]
-    methods[name] = function(self, ...)
-      local st = state(self, name)
-      local req = request.build(name, route_of(st, name, ep), ep, ...)
-      if req.items ~= nil then
-        return batch.send(st, req, shape)
+    if ep.args == nil then
+      -- no arguments: one request value per client serves every call
+      -- (nothing writes to a request value once it is made)
+      methods[name] = function(self)
+        local st = state(self, name)
+        local route = st.routes[ep] or route_of(st, name, ep)
+        local req = route.request
+        if req == nil then
+          req = request.build(name, route, ep)
+          route.request = req
+        end
+        return send.one(st, req, shape)
       end
-      return send.one(st, req, shape)
+    else
+      methods[name] = function(self, ...)
+        local st = state(self, name)
+        local req = request.build(name, st.routes[ep] or route_of(st, name, ep), ep, ...)
+        if req.items ~= nil then
+          return batch.send(st, req, shape)
+        end
+        return send.one(st, req, shape)
+      end
     end
     local paged = ep.paged
     if paged then

@@ -23,6 +23,12 @@ local function is_array(t)
 end
 
 local function list_of(data)
+  if type(data) == "table" and data[1] == nil then
+    local list = data.list
+    if type(list) == "table" and (list[1] ~= nil or next(list) == nil) then
+      return list -- the usual case, first
+    end
+  end
   if data == nil then
     return {}
   end
@@ -39,10 +45,7 @@ local function list_of(data)
   if type(list) ~= "table" then
     return nil, format("unexpected reply: data.list is a %s, expected an array", type(list))
   end
-  if not is_array(list) then
-    return nil, "unexpected reply: data.list is an object, expected an array"
-  end
-  return list
+  return nil, "unexpected reply: data.list is an object, expected an array"
 end
 
 --- Writes: true, whatever `data` holds.

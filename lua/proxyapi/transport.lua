@@ -46,9 +46,12 @@ local loop_of = transport.loop_of
 
 --- Runs the request value `req` on `handle`; returns the core's result table.
 function transport.transfer(handle, req)
-  local loop = loop_of(handle)
-  if loop then
-    return yield(TRANSFER, submit(handle, req, loop.id))
+  local _, main = running()
+  if not main then -- in a coroutine: is it one of a loop's?
+    local loop = loop_of(handle)
+    if loop then
+      return yield(TRANSFER, submit(handle, req, loop.id))
+    end
   end
   return perform(handle, req)
 end
