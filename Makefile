@@ -11,7 +11,7 @@ PREFIX   ?= /usr/local
 # `make test`, `make demo` and CI) installs what is missing.
 DEBS      := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-cjson-dev pkg-config \
              libreadline-dev lua-socket lua-sql-sqlite3 lua-argparse
-TEST_DEBS := lua-busted luarocks lua-check tinyproxy microsocks clang-format cppcheck prometheus tmux
+TEST_DEBS := lua-busted luarocks lua-check tinyproxy microsocks clang-format cppcheck prometheus tmux lua-ldoc lua-discount
 
 # Recursive (=) so that pkg-config runs when a recipe needs it, after deps.
 PKGS       = lua5.4 libcurl
@@ -155,6 +155,9 @@ $(BUILD)/doc/index.html: lua/config.ld $(LUA_SRC) scripts/gen-doc
 	@mkdir -p $(BUILD)/ldoc
 	$(LUA) scripts/gen-doc $(BUILD)/ldoc/client_methods.lua
 	ldoc -c lua/config.ld -d $(CURDIR)/$(BUILD)/doc . > /dev/null
+	@# discount makes -- a dash and quotes curly: undo it, so examples copy as written
+	find $(BUILD)/doc -name '*.html' -exec sed -i -e 's/&ldquo;\|&rdquo;/"/g' -e "s/&lsquo;\|&rsquo;/'/g" \
+	  -e 's/&ndash;/--/g' -e 's/&mdash;/---/g' -e 's/&hellip;/.../g' {} +
 
 $(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
 	@mkdir -p $(@D)

@@ -232,17 +232,17 @@ end
 --- Writes rows in the chosen format: an aligned table (columns as for
 -- `table`), CSV (the columns' keys, header first), or one JSON document
 -- (`json_value`, default the rows as an array).
--- @tparam string format "table", "csv" or "json"
+-- @tparam string how "table", "csv" or "json"
 -- @tparam {table,...} columns
 -- @tparam {table,...} rows
 -- @param[opt] json_value what --json prints instead of the bare rows
 -- @tparam[opt=io.stdout] file out
 -- @usage output.emit(args.format, { { key = "username" } }, rows)
-function output.emit(format_, columns, rows, json_value, out)
+function output.emit(how, columns, rows, json_value, out)
   out = out or stdout
-  if format_ == "json" then
+  if how == "json" then
     out:write(encode(json_value == nil and output.array(rows) or json_value), "\n")
-  elseif format_ == "csv" then
+  elseif how == "csv" then
     local keys = {}
     for i, c in ipairs(columns) do
       keys[i] = c.key
