@@ -152,9 +152,9 @@ docs: $(BUILD)/doc/index.html
 $(BUILD)/doc/index.html: lua/config.ld $(LUA_SRC) scripts/gen-doc
 	@scripts/install-deps $(DOC_DEBS)
 	rm -rf $(BUILD)/doc
-	@mkdir -p $(BUILD)/ldoc
-	$(LUA) scripts/gen-doc $(BUILD)/ldoc/client_methods.lua
-	ldoc -c lua/config.ld -d $(CURDIR)/$(BUILD)/doc . > /dev/null
+	@mkdir -p build/ldoc
+	$(LUA) scripts/gen-doc build/ldoc/client_methods.lua # where lua/config.ld reads it
+	ldoc -c lua/config.ld -d $(abspath $(BUILD))/doc . > /dev/null
 	@# discount makes -- a dash and quotes curly: undo it, so examples copy as written
 	find $(BUILD)/doc -name '*.html' -exec sed -i -e 's/&ldquo;\|&rdquo;/"/g' -e "s/&lsquo;\|&rsquo;/'/g" \
 	  -e 's/&ndash;/--/g' -e 's/&mdash;/---/g' -e 's/&hellip;/.../g' {} +
