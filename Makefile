@@ -146,15 +146,15 @@ DOC_DEBS  := lua-ldoc lua-discount
 
 .PHONY: install uninstall check-rockspec check-install docs
 
-# The API reference, from the doc comments in lua/ (lua/config.ld).
+# The API reference, from the doc comments in lua/ (scripts/ldoc.ld).
 docs: $(BUILD)/doc/index.html
 
-$(BUILD)/doc/index.html: lua/config.ld $(LUA_SRC) scripts/gen-doc
+$(BUILD)/doc/index.html: scripts/ldoc.ld $(LUA_SRC) scripts/gen-doc
 	@scripts/install-deps $(DOC_DEBS)
 	rm -rf $(BUILD)/doc
 	@mkdir -p build/ldoc
-	$(LUA) scripts/gen-doc build/ldoc/client_methods.lua # where lua/config.ld reads it
-	ldoc -c lua/config.ld -d $(abspath $(BUILD))/doc . > /dev/null
+	$(LUA) scripts/gen-doc build/ldoc/client_methods.lua # where scripts/ldoc.ld reads it
+	ldoc -c scripts/ldoc.ld -d $(abspath $(BUILD))/doc . > /dev/null
 	@# discount makes -- a dash and quotes curly: undo it, so examples copy as written
 	find $(BUILD)/doc -name '*.html' -exec sed -i -e 's/&ldquo;\|&rdquo;/"/g' -e "s/&lsquo;\|&rsquo;/'/g" \
 	  -e 's/&ndash;/--/g' -e 's/&mdash;/---/g' -e 's/&hellip;/.../g' {} +

@@ -20,10 +20,15 @@ description = {
 }
 dependencies = {
   "lua >= 5.4",
-  "lua-cjson",
+  "lua-cjson",        -- the decoder of replies
+  "luasocket",        -- the fake API and the /metrics server
+  "argparse",         -- the proxyapi command and the jobs
+  "luasql-sqlite3",   -- the journal and the history
 }
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  -- the library only: Debian keeps curl/curl.h in the multiarch include
+  -- folder, where LuaRocks does not look for headers
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",
