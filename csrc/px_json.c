@@ -118,6 +118,8 @@ void px_out_init(px_out *o, lua_State *L) {
 }
 
 void px_out_put(px_out *o, const char *s, size_t n) {
+  if (n == 0) /* nothing to copy, and o->data may still be NULL */
+    return;
   if (o->cap - o->len < n) {
     size_t cap = o->cap ? o->cap : 256;
     char *grown;

@@ -8,9 +8,20 @@
 ** in one place), so the JSON text is read first: a scan that skips
 ** strings with memchr lists the members that hold a number, a null, or a
 ** container with such members below it, and only those are visited in
-** the tree. An object with an escaped key is walked whole instead.
+** the tree.
+**
+** The list must stay small next to the tree, whatever the reply: an
+** array's own numbers and nulls are not listed (its items are walked
+** instead), nor are an object's past the first few; a container that is
+** short, has an escaped key, or mostly needs work anyway is walked whole,
+** and nothing inside it is listed (once a long one is seen to be such,
+** its entries are dropped at once). Past 1/PX_FIX_SHARE of the text's
+** size the list is dropped and the whole tree walked. Entries past the
+** first few live in a buffer realloc'ed with Lua's allocator, freed as
+** soon as the work is done.
 */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,8 +31,16 @@
 /* smaller replies are walked whole: reading the text first pays off on
 ** large trees only */
 #define PX_SCAN_FROM 4096
+/* a container this short (in bytes of text) is walked whole when it needs work */
+#define PX_SMALL 256
+/* a container walked whole after this many members, if most need work */
+#define PX_EARLY 64
+/* an object's numbers and nulls listed one by one, at most; then all of its members are visited */
+#define PX_LEAF_FIXES 16
+/* the entries take at most 1/PX_FIX_SHARE of the text's size */
+#define PX_FIX_SHARE 8
 
-/* ---- the whole walk: the fallback, and for escaped keys ---- */
+/* ---- the walk: of the whole tree (deep), or of a table's own members ---- */
 
 static const char *px_normalise_value(lua_State *L, int idx, int depth, int *changed);
 
@@ -47,15 +66,24 @@ static const char *px_normalise_number(lua_State *L, int idx, int *changed) {
   return NULL;
 }
 
-/* Drops the nulls of the array at t (items 1..n), keeping it dense. */
-static void px_compact(lua_State *L, int t, lua_Integer n) {
+/* A JSON array (integer keys 1..n), its tables too when deep: nulls are
+** dropped, keeping it dense. */
+static const char *px_normalise_array(lua_State *L, int t, lua_Integer n, int depth, int deep) {
   lua_Integer i, j = 1;
   for (i = 1; i <= n; i++) {
-    if (lua_rawgeti(L, t, i) == LUA_TLIGHTUSERDATA && px_is_null(L, -1)) {
+    int changed = 0;
+    const char *err;
+    lua_rawgeti(L, t, i);
+    if (px_is_null(L, -1)) {
       lua_pop(L, 1);
       continue;
     }
-    if (i != j)
+    err = deep || !lua_istable(L, -1) ? px_normalise_value(L, lua_gettop(L), depth + 1, &changed) : NULL;
+    if (err != NULL) {
+      lua_pop(L, 1);
+      return err;
+    }
+    if (changed || i != j)
       lua_rawseti(L, t, j);
     else
       lua_pop(L, 1);
@@ -65,51 +93,17 @@ static void px_compact(lua_State *L, int t, lua_Integer n) {
     lua_pushnil(L);
     lua_rawseti(L, t, j);
   }
-}
-
-/* A JSON array (integer keys 1..n). */
-static const char *px_normalise_array(lua_State *L, int t, lua_Integer n, int depth) {
-  lua_Integer i;
-  int nulls = 0;
-  for (i = 1; i <= n; i++) {
-    int changed = 0;
-    const char *err;
-    lua_rawgeti(L, t, i);
-    if (px_is_null(L, -1)) {
-      nulls = 1;
-      lua_pop(L, 1);
-      continue;
-    }
-    err = px_normalise_value(L, lua_gettop(L), depth + 1, &changed);
-    if (err != NULL) {
-      lua_pop(L, 1);
-      return err;
-    }
-    if (changed)
-      lua_rawseti(L, t, i);
-    else
-      lua_pop(L, 1);
-  }
-  if (nulls)
-    px_compact(L, t, n);
   return NULL;
 }
 
-/* A JSON object: null fields become absent. Assigning to (or clearing)
-** an existing field during lua_next is allowed. */
-static const char *px_normalise_object(lua_State *L, int t, int depth) {
+/* A JSON object: null fields become absent; its tables too when deep.
+** Assigning to (or clearing) an existing field during lua_next is allowed. */
+static const char *px_normalise_object(lua_State *L, int t, int depth, int deep) {
   lua_pushnil(L);
   while (lua_next(L, t) != 0) {
     int changed = 0;
-    const char *err;
-    if (px_is_null(L, -1)) {
-      lua_pop(L, 1);
-      lua_pushvalue(L, -1);
-      lua_pushnil(L);
-      lua_rawset(L, t);
-      continue;
-    }
-    err = px_normalise_value(L, lua_gettop(L), depth + 1, &changed);
+    const char *err =
+        deep || !lua_istable(L, -1) ? px_normalise_value(L, lua_gettop(L), depth + 1, &changed) : NULL;
     if (err != NULL) {
       lua_pop(L, 2);
       return err;
@@ -125,16 +119,24 @@ static const char *px_normalise_object(lua_State *L, int t, int depth) {
   return NULL;
 }
 
+/* The value at idx; a null (never an array's item here) becomes nil. */
 static const char *px_normalise_value(lua_State *L, int idx, int depth, int *changed) {
   switch (lua_type(L, idx)) {
   case LUA_TNUMBER:
     return px_normalise_number(L, idx, changed);
+  case LUA_TLIGHTUSERDATA:
+    if (px_is_null(L, idx)) {
+      lua_pushnil(L);
+      lua_replace(L, idx);
+      *changed = 1;
+    }
+    return NULL;
   case LUA_TTABLE: {
     lua_Integer n;
     if (depth > PX_MAX_DEPTH || !lua_checkstack(L, 6))
       return "reply nested too deeply";
     n = (lua_Integer)lua_rawlen(L, idx);
-    return n > 0 ? px_normalise_array(L, idx, n, depth) : px_normalise_object(L, idx, depth);
+    return n > 0 ? px_normalise_array(L, idx, n, depth, 1) : px_normalise_object(L, idx, depth, 1);
   }
   default:
     return NULL;
@@ -145,33 +147,168 @@ static const char *px_normalise_value(lua_State *L, int idx, int depth, int *cha
 
 enum { PX_NONE, PX_NUMBER, PX_NULL, PX_OBJECT, PX_ARRAY, PX_WHOLE };
 
+/* A container whose own members are all visited, besides its entries,
+** for their numbers and nulls. */
+#define PX_F_LEAVES 1
+
 /* A member that needs work. Entries are in post-order: a container's
 ** entry follows the `size` entries of its subtree, so a member is only
 ** recorded once its value has turned out to need work. */
 typedef struct px_fix {
-  const char *key; /* an object's member: its key in the text; NULL for an array item */
-  size_t keylen;
-  lua_Integer index; /* an array item: its position in the JSON array */
-  int kind;
-  int size;
-  int nulls; /* an array that holds nulls, to compact */
+  uint32_t at; /* an object's member: its key's offset in the text; an array's item: its index */
+  uint32_t keylen;
+  int32_t size;
+  uint8_t kind, flags;
 } px_fix;
+
+/* The entries past the first PX_LOCAL_FIXES: realloc'ed with Lua's
+** allocator (freed at once, not left to the collector), in a userdata so
+** that an error frees them too. */
+typedef struct px_fixes {
+  px_fix *fix;
+  size_t cap;
+} px_fixes;
+
+#define PX_FIXES_TYPE "proxyapi.fixes"
+#define PX_LOCAL_FIXES 64
+
+typedef struct px_level px_level;
 
 typedef struct px_scan {
   lua_State *L;
-  px_fix *fix; /* in a userdata at `slot`, so an error frees it */
-  int n, cap, slot;
+  const char *text;
+  px_fix *fix; /* `local`, or the box's */
+  int n, cap, limit;
+  int slot;              /* the box's stack slot */
+  px_fixes *box;         /* NULL until `local` is full */
+  const px_level *quiet; /* a container to walk whole: nothing is recorded inside it */
+  int full;              /* the entries would pass `limit`: the whole tree is walked instead */
+  px_fix local[PX_LOCAL_FIXES];
 } px_scan;
 
 /* A container open during the scan. */
-typedef struct px_level {
-  int is_array, expect_key, first;
-  lua_Integer index; /* arrays: the position of the current item */
-  const char *key;   /* objects: the current member's key */
-  size_t keylen;
-  int key_escaped;
-  int members, leaves, containers, escapes, nulls;
-} px_level;
+struct px_level {
+  uint8_t is_array, expect_key, key_escaped, escapes, flags;
+  int first;                             /* the entries recorded before it opened */
+  uint32_t index, key, keylen;           /* the current item's position, the current member's key */
+  size_t start;                          /* its offset in the text */
+  size_t idle;                           /* bytes of its members that are containers needing no work */
+  int members, leaves, wholes, targeted; /* all of them; numbers and nulls; walked whole; with entries */
+};
+
+static px_fix *px_fixes_realloc(lua_State *L, px_fixes *b, size_t cap) {
+  void *ud;
+  lua_Alloc alloc = lua_getallocf(L, &ud);
+  px_fix *fix = alloc(ud, b->fix, b->cap * sizeof *fix, cap * sizeof *fix);
+  if (fix != NULL || cap == 0) {
+    b->fix = fix;
+    b->cap = cap;
+  }
+  return fix;
+}
+
+/* __gc of the box */
+static int px_fixes_close(lua_State *L) {
+  px_fixes_realloc(L, luaL_checkudata(L, 1, PX_FIXES_TYPE), 0);
+  return 0;
+}
+
+/* Room for one more entry; 0 when `limit` (or the memory) is reached. */
+static int px_grow(px_scan *s) {
+  lua_State *L = s->L;
+  px_fixes *b = s->box;
+  px_fix *grown;
+  int cap = s->cap > s->limit / 2 ? s->limit : s->cap * 2;
+  if (cap <= s->cap)
+    return 0;
+  if (b == NULL) { /* made empty first: a memory error leaves nothing half-made */
+    b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    if (luaL_newmetatable(L, PX_FIXES_TYPE)) {
+      lua_pushcfunction(L, px_fixes_close);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_replace(L, s->slot);
+    s->box = b;
+  }
+  grown = px_fixes_realloc(L, b, (size_t)cap);
+  if (grown == NULL)
+    return 0;
+  if (s->fix == s->local)
+    memcpy(grown, s->local, (size_t)s->n * sizeof *grown);
+  s->fix = grown;
+  s->cap = cap;
+  return 1;
+}
+
+/* Records a member whose value needs work, after its subtree. */
+static void px_record(px_scan *s, px_level *at, int kind, int before, int flags) {
+  px_fix *f;
+  at->escapes |= at->key_escaped && !at->is_array;
+  if (s->n == s->cap && !px_grow(s)) {
+    s->full = 1;
+    return;
+  }
+  f = &s->fix[s->n];
+  f->at = at->is_array ? at->index : at->key;
+  f->keylen = at->keylen;
+  f->kind = (uint8_t)kind;
+  f->flags = (uint8_t)flags;
+  f->size = s->n - before;
+  s->n++;
+}
+
+/* Whether walking the container whole costs about what its entries
+** would: no member needs a visit of its own subtree, and most need work. */
+static int px_mostly_work(const px_level *at) {
+  return at->targeted == 0 && at->idle <= PX_SMALL && (at->leaves + at->wholes) * 2 >= at->members;
+}
+
+/* A value of kind `kind` ended inside `at` (its subtree's entries start
+** at `before`; `span`: a container's length in the text). */
+static void px_value(px_scan *s, px_level *at, int kind, int before, int flags, size_t span) {
+  if (s->quiet != NULL)
+    return;
+  at->members++;
+  if (kind == PX_NONE) {
+    at->idle += span;
+    return;
+  }
+  if (kind == PX_NUMBER || kind == PX_NULL) {
+    /* rawgeti over an array's items costs less than an entry each */
+    if (++at->leaves > PX_LEAF_FIXES || at->is_array)
+      at->flags |= PX_F_LEAVES;
+    else
+      px_record(s, at, kind, before, flags);
+  } else {
+    *(kind == PX_WHOLE ? &at->wholes : &at->targeted) += 1;
+    px_record(s, at, kind, before, flags);
+  }
+  if (at->members >= PX_EARLY && px_mostly_work(at)) { /* it will be walked whole */
+    s->n = at->first;
+    s->quiet = at;
+  }
+}
+
+/* The kind of the container `at` that just closed (`span` bytes long). It
+** is walked whole when the text's keys are not the table's (escapes), when
+** it is short, or when most of it needs work. */
+static int px_close(px_scan *s, const px_level *at, size_t span) {
+  if (s->quiet != NULL) {
+    if (s->quiet != at)
+      return PX_NONE;
+    s->quiet = NULL;
+    return PX_WHOLE;
+  }
+  if (s->n == at->first && at->flags == 0)
+    return PX_NONE;
+  if (at->escapes || span <= PX_SMALL || px_mostly_work(at)) {
+    s->n = at->first;
+    return PX_WHOLE;
+  }
+  return at->is_array ? PX_ARRAY : PX_OBJECT;
+}
 
 /* Nonzero when one of the 8 bytes of x is b (the classic SWAR test). */
 static uint64_t px_has_byte(uint64_t x, unsigned char b) {
@@ -208,75 +345,19 @@ static const char *px_skip_string(const char *p, const char *end, int *escaped) 
   }
 }
 
-/* Records a member whose value needs work, after its subtree. */
-static void px_record(px_scan *s, const px_level *at, int kind, int before, int nulls) {
-  px_fix *f;
-  if (s->n == s->cap) {
-    int cap = s->cap ? s->cap * 2 : 32;
-    px_fix *grown = lua_newuserdatauv(s->L, (size_t)cap * sizeof *grown, 0);
-    if (s->n > 0)
-      memcpy(grown, s->fix, (size_t)s->n * sizeof *grown);
-    lua_replace(s->L, s->slot); /* the old one goes to the collector */
-    s->fix = grown;
-    s->cap = cap;
-  }
-  f = &s->fix[s->n];
-  f->key = at->is_array ? NULL : at->key;
-  f->keylen = at->keylen;
-  f->index = at->index;
-  f->kind = kind;
-  f->size = s->n - before;
-  f->nulls = nulls;
-  s->n++;
-}
-
-/* A value of kind `kind` ended inside `at` (its subtree's entries start
-** at `before`). */
-static void px_value(px_scan *s, px_level *at, int kind, int before, int nulls) {
-  if (at->is_array) {
-    if (kind == PX_NULL) /* only the compaction needs to know */
-      at->nulls = 1;
-    else if (kind != PX_NONE)
-      px_record(s, at, kind, before, nulls);
-    return;
-  }
-  at->members++;
-  if (kind == PX_NONE)
-    return;
-  at->escapes |= at->key_escaped;
-  if (kind == PX_NUMBER || kind == PX_NULL)
-    at->leaves++;
-  else
-    at->containers++;
-  px_record(s, at, kind, before, nulls);
-}
-
-/* The kind of the container `at` that just closed. An object is walked
-** whole when the text's keys are not the table's (escapes), or when most
-** members need work anyway: lua_next is cheaper then than a lookup per key. */
-static int px_close(px_scan *s, const px_level *at) {
-  if (at->is_array)
-    return s->n > at->first || at->nulls ? PX_ARRAY : PX_NONE;
-  if (at->escapes || (at->containers == 0 && at->leaves > 0 && at->leaves * 2 >= at->members)) {
-    s->n = at->first;
-    return PX_WHOLE;
-  }
-  return s->n > at->first ? PX_OBJECT : PX_NONE;
-}
-
 /*
 ** Reads the text of a valid JSON document (cjson has parsed it) in one
 ** loop over an explicit stack of open containers. Returns the root's
-** kind (and whether the root array holds nulls), or -1 for text it does
-** not understand.
+** kind (and its flags), or -1 for text it does not understand or for
+** entries past the limit.
 */
-static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_nulls) {
+static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_flags) {
   px_level levels[PX_MAX_DEPTH + 2];
   px_level *at = &levels[0]; /* the root: a pseudo-array of one item */
   int root = PX_NONE;
   memset(at, 0, sizeof *at);
   at->is_array = 1;
-  while (p < end) {
+  while (p < end && !s->full) {
     int kind = PX_NONE, escaped;
     const char *start = p;
     switch (*p) {
@@ -294,9 +375,9 @@ static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_nu
     case '"':
       p = px_skip_string(p + 1, end, &escaped);
       if (at->expect_key) {
-        at->key = start + 1;
-        at->keylen = (size_t)(p - 1 - at->key);
-        at->key_escaped = escaped;
+        at->key = (uint32_t)(start + 1 - s->text);
+        at->keylen = (uint32_t)(p - 1 - (start + 1));
+        at->key_escaped = (uint8_t)escaped;
         at->expect_key = 0;
         continue;
       }
@@ -311,21 +392,23 @@ static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_nu
       at->is_array = *p == '[';
       at->expect_key = !at->is_array;
       at->first = s->n;
+      at->start = (size_t)(p - s->text);
       p++;
       continue;
     case '}':
     case ']': {
-      int closed, first = at->first, nulls = at->nulls;
+      int closed, first = at->first, flags = at->flags;
+      size_t span = (size_t)(p + 1 - s->text) - at->start;
       if (at == levels || at->is_array != (*p == ']'))
         return -1;
-      closed = px_close(s, at);
+      closed = px_close(s, at, span);
       at--;
       p++;
       if (at == levels) {
-        *root_nulls = nulls;
+        *root_flags = flags;
         root = closed;
       } else {
-        px_value(s, at, closed, first, nulls);
+        px_value(s, at, closed, first, flags, closed == PX_NONE ? span : 0);
       }
       continue;
     }
@@ -352,10 +435,10 @@ static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_nu
       root = kind;
     else {
       at->index += at->is_array;
-      px_value(s, at, kind, s->n, 0);
+      px_value(s, at, kind, s->n, 0, 0);
     }
   }
-  return at == levels ? root : -1;
+  return at == levels && !s->full ? root : -1;
 }
 
 /* ---- doing the work the text asked for ---- */
@@ -363,56 +446,38 @@ static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_nu
 /* Applies the entries fix[0 .. count) to the table at t, last first: in
 ** post-order, an entry's subtree lies just before it. Each entry checks
 ** the value it finds, so duplicate keys (the last one wins) are safe. */
-static const char *px_apply(lua_State *L, int t, const px_fix *fix, int count, int is_array, int nulls,
-                            int depth) {
+static const char *px_apply(lua_State *L, int t, const px_fix *fix, int count, int is_array, int flags,
+                            const char *text, int depth) {
   int i = count - 1;
+  const char *err = NULL;
   if (depth > PX_MAX_DEPTH || !lua_checkstack(L, 6))
     return "reply nested too deeply";
-  while (i >= 0) {
+  while (i >= 0 && err == NULL) {
     const px_fix *f = &fix[i];
-    const char *err = NULL;
     int changed = 0;
     if (is_array) {
-      lua_rawgeti(L, t, f->index);
+      lua_rawgeti(L, t, f->at);
     } else {
-      lua_pushlstring(L, f->key, f->keylen);
+      lua_pushlstring(L, text + f->at, f->keylen);
       lua_pushvalue(L, -1);
       lua_rawget(L, t);
     }
-    switch (f->kind) {
-    case PX_NUMBER:
-      err = lua_type(L, -1) == LUA_TNUMBER ? px_normalise_number(L, lua_gettop(L), &changed) : NULL;
-      break;
-    case PX_NULL:
-      if (px_is_null(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        changed = 1;
-      }
-      break;
-    case PX_OBJECT:
-    case PX_ARRAY:
-      if (lua_type(L, -1) == LUA_TTABLE)
-        err = px_apply(L, lua_gettop(L), f - f->size, f->size, f->kind == PX_ARRAY, f->nulls, depth + 1);
-      break;
-    default: /* PX_WHOLE */
+    if (f->kind != PX_OBJECT && f->kind != PX_ARRAY) /* a number, a null, or walked whole */
       err = px_normalise_value(L, lua_gettop(L), depth + 1, &changed);
-    }
-    if (err != NULL) {
-      lua_pop(L, is_array ? 1 : 2);
-      return err;
-    }
-    if (!changed)
+    else if (lua_type(L, -1) == LUA_TTABLE)
+      err = px_apply(L, lua_gettop(L), f - f->size, f->size, f->kind == PX_ARRAY, f->flags, text, depth + 1);
+    if (err != NULL || !changed)
       lua_pop(L, is_array ? 1 : 2);
     else if (is_array)
-      lua_rawseti(L, t, f->index);
+      lua_rawseti(L, t, f->at);
     else
       lua_rawset(L, t);
     i -= 1 + f->size;
   }
-  if (is_array && nulls)
-    px_compact(L, t, (lua_Integer)lua_rawlen(L, t));
-  return NULL;
+  if (err != NULL || !(flags & PX_F_LEAVES))
+    return err;
+  return is_array ? px_normalise_array(L, t, (lua_Integer)lua_rawlen(L, t), depth, 0)
+                  : px_normalise_object(L, t, depth, 0);
 }
 
 /*
@@ -421,22 +486,29 @@ static const char *px_apply(lua_State *L, int t, const px_fix *fix, int count, i
 */
 const char *px_normalise(lua_State *L, int idx, const char *text, size_t len) {
   px_scan s;
-  int kind, nulls = 0, changed = 0;
+  int kind, flags = 0, changed = 0;
   const char *err;
+  size_t limit = len / PX_FIX_SHARE / sizeof(px_fix);
   idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) != LUA_TTABLE || len < PX_SCAN_FROM)
+  if (lua_type(L, idx) != LUA_TTABLE || len < PX_SCAN_FROM || len > UINT32_MAX)
     return px_normalise_value(L, idx, 0, &changed);
-  memset(&s, 0, sizeof s);
+  memset(&s, 0, offsetof(px_scan, local));
   s.L = L;
-  lua_pushnil(L); /* the slot of the entries' userdata */
+  s.text = text;
+  s.fix = s.local;
+  s.cap = PX_LOCAL_FIXES;
+  s.limit = limit < PX_LOCAL_FIXES ? PX_LOCAL_FIXES : (int)limit; /* len <= UINT32_MAX: it fits */
+  lua_pushnil(L);                                                 /* the slot of the entries' box */
   s.slot = lua_gettop(L);
-  kind = px_scan_text(&s, text, text + len, &nulls);
-  if (kind < 0 || kind == PX_WHOLE) /* -1: never expected, but then walk it all */
+  kind = px_scan_text(&s, text, text + len, &flags);
+  if (kind < 0 || kind == PX_WHOLE) /* -1: never expected, or too many entries: walk it all */
     err = px_normalise_value(L, idx, 0, &changed);
   else if (kind == PX_OBJECT || kind == PX_ARRAY)
-    err = px_apply(L, idx, s.fix, s.n, kind == PX_ARRAY, nulls, 0);
+    err = px_apply(L, idx, s.fix, s.n, kind == PX_ARRAY, flags, text, 0);
   else
     err = NULL;
+  if (s.box != NULL) /* now rather than at the next collection */
+    px_fixes_realloc(L, s.box, 0);
   lua_remove(L, s.slot);
   return err;
 }

@@ -14,7 +14,10 @@
 ** PAD_TO bytes after it: the same JSON value, but normalised by the scan
 ** of the text (px_normalise.c does that from PX_SCAN_FROM bytes) instead
 ** of the plain walk of the tree; both must give the same outcome and an
-** equal value. Then core.json_encode must encode the value and a second
+** equal value. So must a third decode with many spaces after every { and
+** [ (outside strings) as well: with every container long, the scan lists
+** entries rather than having short containers walked whole. Then core.json_encode must encode the value and a
+*second
 ** decode must give an equal structure (same types, same values): the
 ** core writes numbers exactly (lua-cjson 2.1's encoder, which kept 14
 ** digits, no longer writes bodies; spec/fuzz/regressions keeps the cases).
@@ -52,6 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #ifndef PAD_TO
 #define PAD_TO 4096 /* PX_SCAN_FROM in px_normalise.c: replies this long are scanned */
 #endif
+#define SPREAD_BY 260         /* more than PX_SMALL in px_normalise.c */
+#define SPREAD_MAX (1u << 20) /* longest spread text */
 
 static lua_State *FL;
 static int decode_ref = LUA_NOREF, encode_ref = LUA_NOREF;
@@ -171,8 +176,11 @@ static void check_value(lua_State *L, int idx, int depth, const char *where) {
 
 /* ---- equality of two decoded values ---- */
 
+/* exact: 0 for the round trip, else the variant of the text (PADDED, SPREAD) */
 static const char *what(int exact) {
-  return exact ? "padding the text with spaces (the scan of px_normalise.c)" : "json_encode -> json_decode";
+  return exact == 2   ? "spaces after every { and [ (the scan's entries in px_normalise.c)"
+         : exact == 1 ? "padding the text with spaces (the scan of px_normalise.c)"
+                      : "json_encode -> json_decode";
 }
 
 /* Fails unless the values at a and b are equal. */
@@ -255,22 +263,64 @@ static int decode_at(lua_State *L, int text) {
   return lua_gettop(L) - top;
 }
 
-/* The input with spaces after it, up to PAD_TO bytes: the same JSON
-** value, but a reply that long is normalised by the scan of its text
-** (px_normalise.c, PX_SCAN_FROM) rather than by the plain walk of the
-** tree, so both must give the same value. Pushes the padded decode's
-** results; returns their number. */
-static int decode_padded(lua_State *L) {
+enum { PADDED = 1, SPREAD = 2 };
+
+/* The input, in one of two variants that are the same JSON value:
+**   PADDED: with spaces after it, up to PAD_TO bytes: a reply that long
+**     is normalised by the scan of its text (px_normalise.c,
+**     PX_SCAN_FROM) rather than by the plain walk of the tree;
+**   SPREAD: also with SPREAD_BY spaces after every { and [ outside the
+**     strings: every container is then too long to be walked whole for
+**     being short (PX_SMALL), so the scan's entries are used.
+** Pushes the text (0 when SPREAD would make it over SPREAD_MAX bytes) and
+** the decode's results; returns their number. */
+static int decode_variant(lua_State *L, int variant) {
   luaL_Buffer b;
-  size_t i;
-  int text;
+  size_t i, k, opens = 0;
+  int text, in_string = 0;
+  for (i = 0; variant == SPREAD && i < cur.size; i++)
+    opens += cur.data[i] == '{' || cur.data[i] == '[';
+  if (cur.size + opens * SPREAD_BY > SPREAD_MAX) {
+    lua_pushnil(L);
+    return 0;
+  }
   luaL_buffinit(L, &b);
-  luaL_addlstring(&b, (const char *)cur.data, cur.size);
-  for (i = cur.size; i < PAD_TO; i++)
+  for (i = 0; i < cur.size; i++) {
+    uint8_t c = cur.data[i];
+    luaL_addchar(&b, (char)c);
+    if (in_string && c == '\\' && i + 1 < cur.size)
+      luaL_addchar(&b, (char)cur.data[++i]);
+    else if (c == '"')
+      in_string = !in_string;
+    else if (variant == SPREAD && !in_string && (c == '{' || c == '['))
+      for (k = 0; k < SPREAD_BY; k++)
+        luaL_addchar(&b, ' ');
+  }
+  for (i = luaL_bufflen(&b); i < PAD_TO; i++)
     luaL_addchar(&b, ' ');
   luaL_pushresult(&b);
   text = lua_gettop(L);
   return decode_at(L, text);
+}
+
+/* A variant of the text must give the outcome the input gave (n results
+** from stack index 2). */
+static void check_variant(lua_State *L, int n, int variant) {
+  int top = lua_gettop(L), nv = decode_variant(L, variant); /* top + 1: the text, top + 2...: results */
+  if (lua_isnil(L, top + 1)) {
+    lua_settop(L, top);
+    return;
+  }
+  if ((nv == 1) != (n == 1))
+    fail("%s changed the outcome: %s without, %s with", what(variant),
+         n == 1 ? "a value" : lua_tostring(L, 3), nv == 1 ? "a value" : lua_tostring(L, top + 3));
+  if (n == 1) {
+    check_value(L, top + 2, 0, "value");
+    compare(L, 2, top + 2, 0, variant);
+  } else {
+    check_refusal(L, top + 2, nv);
+  }
+  lua_settop(L, top);
 }
 
 static int run_one(lua_State *L) {
@@ -282,19 +332,9 @@ static int run_one(lua_State *L) {
     check_value(L, 2, 0, "value");
   else
     check_refusal(L, 2, n);
-  if (cur.size < PAD_TO) {
-    int top = lua_gettop(L), np = decode_padded(L); /* top + 1: the text, top + 2...: results */
-    if ((np == 1) != (n == 1))
-      fail("trailing spaces changed the outcome: %s without them, %s with them",
-           n == 1 ? "a value" : lua_tostring(L, 3), np == 1 ? "a value" : lua_tostring(L, top + 3));
-    if (n == 1) {
-      check_value(L, top + 2, 0, "value");
-      compare(L, 2, top + 2, 0, 1);
-    } else {
-      check_refusal(L, top + 2, np);
-    }
-    lua_settop(L, top);
-  }
+  if (cur.size < PAD_TO)
+    check_variant(L, n, PADDED);
+  check_variant(L, n, SPREAD);
   if (n != 1)
     return 0;
   lua_settop(L, 2);
