@@ -8,13 +8,16 @@
 ** both outputs appended to opts.output). It waits at most opts.timeout
 ** seconds (default 30): then the group gets SIGTERM and, half a second
 ** later, SIGKILL. After an interrupt the wait ends with the longest grace
-** a client was given. Returns "exit", status | "signal", number |
+** a client was given. No descriptor but the standard three is inherited.
+** Returns "exit", status | "signal", number |
 ** "timeout" | "cancelled"; nil and a message when it cannot start.
 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -94,6 +97,35 @@ static char **px_envp(lua_State *L) {
   }
   envp[i] = NULL;
   return envp;
+}
+
+/* Marks every descriptor above 2 close-on-exec, so that the command
+** inherits only its three standard ones (not the API's connections, the
+** journal or a listening socket). Harmless to this process, which never
+** execs itself. */
+static void px_cloexec_all(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d != NULL) {
+    struct dirent *e;
+    int self = dirfd(d);
+    while ((e = readdir(d)) != NULL) {
+      int fd = atoi(e->d_name);
+      int flags;
+      if (fd > 2 && fd != self && (flags = fcntl(fd, F_GETFD)) >= 0)
+        fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    closedir(d);
+  } else { /* no /proc: every possible descriptor, up to a bound */
+    long max = sysconf(_SC_OPEN_MAX);
+    int fd;
+    if (max < 0 || max > 65536)
+      max = 65536;
+    for (fd = 3; fd < (int)max; fd++) {
+      int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0)
+        fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  }
 }
 
 static void px_pause(double seconds) {
@@ -197,8 +229,10 @@ static int px_spawn(lua_State *L) {
   rc = px_actions(&fa, output);
   if (rc == 0)
     rc = px_attributes(&attr);
-  if (rc == 0)
+  if (rc == 0) {
+    px_cloexec_all();
     rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+  }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

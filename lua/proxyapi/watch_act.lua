@@ -16,15 +16,17 @@ local act = {}
 --- The methods of a round that report and deliver (proxyapi.watch adds the rest).
 local Round = {}
 act.Round = Round
+
 -- One line of the report: what happened to a firing on a channel.
-function Round:action(item, channel, outcome, detail)
+-- `cause`: the error object behind a failure, for the exit status (else the detail).
+function Round:action(item, channel, outcome, detail, cause)
   local f = item.firing
   local list = self.report.actions
   list[#list + 1] = { rule = item.rule.name, action = item.rule.action, channel = channel, outcome = outcome,
                       subject = f.subject.account or tostring(f.subject.trade_no), kind = f.kind, id = f.id,
                       period = f.period_key, retry = item.retry or false, detail = detail }
   if outcome == "failed" then
-    self.failures[#self.failures + 1] = detail
+    self.failures[#self.failures + 1] = cause or detail
   elseif outcome ~= "would" then
     self.successes = self.successes + 1
   end
@@ -66,7 +68,7 @@ function Round:disable(items, listed)
   for _, item in ipairs(items) do
     local name = item.firing.subject.account
     if seen[name] and failed[name] then
-      self:action(item, "disable", "failed", tostring(err))
+      self:action(item, "disable", "failed", tostring(err), err)
     elseif seen[name] then
       self:delivered(item, "disable")
     end
@@ -87,7 +89,7 @@ function Round:cap(items, listed)
   end)
   for i, item in ipairs(todo) do
     if errs[i] then
-      self:action(item, "cap", "failed", tostring(errs[i]))
+      self:action(item, "cap", "failed", tostring(errs[i]), errs[i])
     else
       self:delivered(item, "cap", format("limit %d GB", item.rule.limit))
     end
