@@ -10,6 +10,7 @@
 **   px_normalise.c  decoded replies made the way users expect them
 **   px_scrub.c      the app_key removed from any text, in every spelling
 **   px_os.c         private files and folders, stat, fsync, user and host
+**   px_spawn.c      a command run without a shell (watch's notify)
 */
 #ifndef PX_H
 #define PX_H
@@ -149,6 +150,9 @@ const char *px_normalise(lua_State *L, int idx, const char *text, size_t len);
 
 /* px_os.c: files made private, stat, fsync, who and where we are */
 void px_os_open(lua_State *L);
+
+/* px_spawn.c: a command run without a shell, with a timeout */
+void px_spawn_open(lua_State *L);
 
 /* px_scrub.c */
 void px_scrub_push(lua_State *L, const char *text, size_t len, const char *key, size_t key_len);

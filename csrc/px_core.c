@@ -139,5 +139,6 @@ int luaopen_proxyapi_core(lua_State *L) {
   px_scrub_open(L);
   px_client_open(L, uv);
   px_os_open(L);
+  px_spawn_open(L);
   return 1;
 }
