@@ -213,8 +213,10 @@ end
           rc, out = run("completion bash", o)
           assert.equal(0, rc)
           assert.matches("hello", out, 1, true)
-          rc, out = run("hello --times 2 --dry-run --json", o)
+          local err
+          rc, out, err = run("hello --times 2 --dry-run --json", o)
           assert.equal(0, rc)
+          assert.not_matches("sure?", err, 1, true) -- off a terminal, confirm says no without asking
           local ctx = cjson.decode(out)
           assert.same({ format = "json", dry_run = true, tty = false, profile = "-", journal = "open",
                         times = "2", accounts = ctx.accounts, confirm = false }, ctx)
@@ -225,6 +227,21 @@ end
           assert.equal(2, rc)
         end)
     end
+  end)
+
+  it("runs with the module installed, away from the checkout", function()
+    local bin = tempdir()
+    assert(os.execute("cp scripts/proxyapi " .. quote(bin .. "/proxyapi")))
+    local pwd = assert(io.popen("pwd"))
+    local here = pwd:read("l")
+    pwd:close()
+    local path = here .. "/lua/?.lua;" .. here .. "/lua/?/init.lua;;"
+    local rc, out, err = helper.run("cd " .. quote(bin) .. " && " .. CLEAN .. " XDG_CONFIG_HOME=" .. quote(config_home)
+      .. " XDG_STATE_HOME=" .. quote(state_home) .. " LUA_PATH=" .. quote(path) .. " LUA_CPATH="
+      .. quote(here .. "/build/?.so;;") .. " lua5.4 ./proxyapi --fake usage --days 2 --json < /dev/null")
+    os.execute("rm -rf " .. quote(bin))
+    assert.equal(0, rc, err)
+    assert.equal(2, #cjson.decode(out).rows)
   end)
 
   it("stops new requests at Ctrl-C under pxlua, lets those in flight finish, and says so", function()

@@ -228,6 +228,25 @@ print(b2:settings().paths.list_accounts)
     assert.matches(bad .. ":1: function calls are not allowed", err, 1, true)
   end)
 
+  it("records the profile and the brand's host of each change in the journal", function()
+    local state = helper.tempfile("")
+    os.remove(state)
+    assert(os.execute("mkdir -m 700 " .. quote(state)))
+    local name = brand2:control("GET", "/_fake/state").accounts[1].username
+    local rc, _, err = command("--profile brand2 accounts disable " .. name, "BRAND2_KEY=K2brand2 XDG_STATE_HOME="
+      .. quote(state))
+    assert.equal(0, rc, err)
+    local out
+    rc, out = command("journal --last --json", "XDG_STATE_HOME=" .. quote(state))
+    os.execute("rm -rf " .. quote(state))
+    assert.equal(0, rc)
+    local entry = cjson.decode(out).rows[1]
+    assert.equal("brand2", entry.profile)
+    assert.equal("127.0.0.1", entry.base_host)
+    assert.same({ name }, entry.accounts)
+    assert.equal(0, #brand1:log())
+  end)
+
   it("lists the profiles without keys, and --check says which keys work", function()
     local rc, out, err = command("profiles --check --json", "BRAND2_KEY=wrongkey")
     assert.equal(3, rc, err)

@@ -226,6 +226,9 @@ local function optional_function(opts, name)
   return v
 end
 
+-- The profile whose options are being checked: messages name it.
+local checking_profile
+
 local function settings_of(opts, endpoints)
   if opts == nil then
     opts = {}
@@ -243,7 +246,7 @@ local function settings_of(opts, endpoints)
   if resolved == nil then
     bad(labels)
   end
-  opts = resolved
+  opts, checking_profile = resolved, chose.profile
   local insecure = opts.insecure
   if insecure ~= nil and type(insecure) ~= "boolean" then
     bad("insecure: boolean expected, got " .. type(insecure))
@@ -292,12 +295,16 @@ end
 -- came by: the option or its environment variable) and `problem`
 -- @usage local settings, msg = options.settings({ timeout = 5 }, endpoints)
 function options.settings(opts, endpoints)
+  checking_profile = nil
   local ok, result = pcall(settings_of, opts, endpoints)
   if ok then
     return result
   end
   if getmetatable(result) ~= Bad then
     error(result, 0)
+  end
+  if checking_profile then
+    result.msg = format("%s (with profile %s)", result.msg, checking_profile)
   end
   return nil, result.msg, result
 end

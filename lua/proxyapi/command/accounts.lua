@@ -9,6 +9,7 @@
 local check = require "proxyapi.check"
 local errors = require "proxyapi.errors"
 local generate = require "proxyapi.command.generate"
+local input = require "proxyapi.command.input"
 local names = require "proxyapi.command.names"
 
 local ipairs, tostring, type, pcall, require = ipairs, tostring, type, pcall, require
@@ -111,7 +112,7 @@ local function targets_of(ctx, parsed, mode)
     add(name, nil, "NAME")
   end
   if parsed.from then
-    for _, line in ipairs(generate.read_lines(parsed.from, ctx.stdin)) do
+    for _, line in ipairs(input.read_lines(parsed.from, ctx.stdin)) do
       local user, pass = match(line, "^([^:]*):(.*)$")
       if user and not mode then
         usage("--from: names only, one a line (this command sets no password)")
@@ -131,7 +132,7 @@ local function targets_of(ctx, parsed, mode)
     if all == nil then
       return nil, err
     end
-    local pattern = generate.glob_pattern(parsed.match)
+    local pattern = input.glob_pattern(parsed.match)
     for _, a in ipairs(all) do
       if type(a.username) == "string" and find(a.username, pattern) then
         add(a.username, nil, "--match")

@@ -31,13 +31,18 @@ function context.isatty(fd)
   return tty_cache[fd]
 end
 
---- A confirmation on a terminal: asks on `err`, reads a line of `stdin`.
+--- A confirmation on a terminal: asks on `err`, reads a line of `stdin`;
+-- off a terminal (`on_terminal` false) it says no without asking.
 -- @param err
 -- @param stdin
+-- @tparam boolean on_terminal
 -- @treturn function `confirm(question) -> boolean`
--- @usage local confirm = context.confirmer(io.stderr, io.stdin)
-function context.confirmer(err, stdin)
+-- @usage local confirm = context.confirmer(io.stderr, io.stdin, context.isatty(0))
+function context.confirmer(err, stdin, on_terminal)
   return function(question)
+    if not on_terminal then
+      return false
+    end
     err:write(question, " [y/N] ")
     err:flush()
     local answer = stdin:read("l")
@@ -94,7 +99,7 @@ end
 -- @usage for _, ctx in ipairs(context.make(g, true)) do ... end
 function context.make(g, needs_api)
   local names = { g.profile or false }
-  if g.all_profiles then
+  if g.all_profiles and needs_api then -- (what calls no API runs once)
     local config, err = profiles.load(g.config)
     if config == nil then
       usage(err or ("--all-profiles: no config file at " .. profiles.expand(g.config or profiles.default_path())))
@@ -108,7 +113,7 @@ function context.make(g, needs_api)
   for i, name in ipairs(names) do
     local ctx = {
       out = g.out, err = g.err, stdin = g.stdin, format = g.format, dry_run = g.dry_run == true,
-      journal = g.journal, tty = g.tty, tty_in = g.tty_in, confirm = context.confirmer(g.err, g.stdin),
+      journal = g.journal, tty = g.tty, tty_in = g.tty_in, confirm = context.confirmer(g.err, g.stdin, g.tty_in),
       settings = {}, profile = name or nil, config = g.config, fake = g.fake ~= nil,
     }
     if needs_api then

@@ -8,6 +8,7 @@
 local net = require "proxyapi.net"
 local errors = require "proxyapi.errors"
 local output = require "proxyapi.output"
+local input = require "proxyapi.command.input"
 
 local ipairs, tostring, tonumber, error, pcall = ipairs, tostring, tonumber, error, pcall
 local find, match, gsub, format = string.find, string.match, string.gsub, string.format
@@ -83,8 +84,7 @@ local COLUMNS = { { key = "addr" }, { key = "ok" }, { key = "status", right = tr
 -- @treturn integer the status
 -- @usage local report, status = command.run(ctx, parsed)
 function command.run(ctx, parsed)
-  local generate = require "proxyapi.command.generate"
-  local lines = generate.read_lines(parsed.FILE or parsed.file or "-", ctx.stdin)
+  local lines = input.read_lines(parsed.FILE or parsed.file or "-", ctx.stdin)
   local opts = { url = parsed.url, timeout = number(parsed.timeout, "--timeout"), scheme = parsed.scheme }
   local concurrency = number(parsed.concurrency, "--concurrency", true) or 16
   local addrs = {}

@@ -5,6 +5,7 @@
 
 local errors = require "proxyapi.errors"
 local generate = require "proxyapi.command.generate"
+local input = require "proxyapi.command.input"
 local render = require "proxyapi.command.render"
 
 local ipairs, pcall, error = ipairs, pcall, error
@@ -48,11 +49,11 @@ function read.filter(rows, field, parsed, stdin)
   if parsed.match == nil and parsed.from == nil then
     return rows
   end
-  local pattern = parsed.match and generate.glob_pattern(parsed.match)
+  local pattern = parsed.match and input.glob_pattern(parsed.match)
   local listed
   if parsed.from then
     listed = {}
-    for _, name in ipairs(generate.read_lines(parsed.from, stdin)) do
+    for _, name in ipairs(input.read_lines(parsed.from, stdin)) do
       listed[name] = true
     end
   end
