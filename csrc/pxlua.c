@@ -38,7 +38,7 @@ static int error_status = 1;   /* the exit status of the last error reported */
 
 typedef struct px_options {
   int interactive, version, help, exec, dry_run, fake, no_journal;
-  const char *base_url, *app_key_file, *timeout;
+  const char *base_url, *app_key_file, *timeout, *profile, *config;
   int script;         /* index of the script in argv; argc when there is none */
   const char *bad;    /* what was wrong with the command line */
   const char *badarg; /* the argument it was about */
@@ -75,6 +75,8 @@ static void px_usage(FILE *out) {
           "                  read the app_key from FILE, which only its owner may read\n"
           "                  (default: $PROXYAPI_APP_KEY)\n"
           "  --timeout S     seconds per attempt of each API call\n"
+          "  --profile NAME  the profile NAME of the config file (default: $PROXYAPI_PROFILE)\n"
+          "  --config FILE   the config file (default: $XDG_CONFIG_HOME/proxyapi/config.lua)\n"
           "  --no-journal    do not record changes in the journal\n"
           "                  (default: $XDG_STATE_HOME/proxyapi/journal.sqlite3)\n"
           "  --traceback     a traceback for proxyapi's errors too\n"
@@ -236,7 +238,7 @@ void pxlua_preload(lua_State *L) {
 
 static int px_takes_operand(const char *opt) {
   return strcmp(opt, "--base-url") == 0 || strcmp(opt, "--app-key-file") == 0 ||
-         strcmp(opt, "--timeout") == 0;
+         strcmp(opt, "--timeout") == 0 || strcmp(opt, "--profile") == 0 || strcmp(opt, "--config") == 0;
 }
 
 /* Checks the options up to the script; -e and -l run later, in order. */
@@ -260,6 +262,10 @@ static int px_collect(char **argv, int argc, px_options *o) {
         o->base_url = argv[i];
       else if (strcmp(a, "--app-key-file") == 0)
         o->app_key_file = argv[i];
+      else if (strcmp(a, "--profile") == 0)
+        o->profile = argv[i];
+      else if (strcmp(a, "--config") == 0)
+        o->config = argv[i];
       else
         o->timeout = argv[i];
     } else if (strcmp(a, "--fake") == 0) {
@@ -433,6 +439,14 @@ static int px_setup_host(lua_State *L, const px_options *o) {
     lua_pushnumber(L, strtod(o->timeout, NULL));
     lua_setfield(L, -2, "timeout");
   }
+  if (o->profile != NULL) {
+    lua_pushstring(L, o->profile);
+    lua_setfield(L, -2, "profile");
+  }
+  if (o->config != NULL) {
+    lua_pushstring(L, o->config);
+    lua_setfield(L, -2, "config");
+  }
   lua_pushboolean(L, o->dry_run);
   lua_setfield(L, -2, "dry_run");
   lua_pushboolean(L, o->no_journal);
@@ -468,8 +482,9 @@ static int px_check_options(px_options *o) {
     o->bad = "bad number of seconds for --timeout:", o->badarg = o->timeout;
     return 0;
   }
-  if (o->fake && (o->base_url != NULL || o->app_key_file != NULL)) {
-    o->bad = "--fake cannot be combined with --base-url or --app-key-file";
+  if (o->fake &&
+      (o->base_url != NULL || o->app_key_file != NULL || o->profile != NULL || o->config != NULL)) {
+    o->bad = "--fake cannot be combined with --base-url, --app-key-file, --profile or --config";
     return 0;
   }
   return 1;

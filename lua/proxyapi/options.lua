@@ -5,6 +5,7 @@
 
 local check = require "proxyapi.check"
 local net = require "proxyapi.net"
+local profiles = require "proxyapi.profiles"
 
 local type, next, tostring, tonumber, pairs = type, next, tostring, tonumber, pairs
 local error, pcall, setmetatable, getmetatable = error, pcall, setmetatable, getmetatable
@@ -20,7 +21,7 @@ options.NAMES = {
   connect_timeout = true, retries = true, retry_backoff = true, retry_max_wait = true,
   concurrency = true, batch_size = true, proxy = true, dry_run = true, ca_file = true,
   insecure = true, max_response_bytes = true, on_request = true, progress = true,
-  journal = true, grace = true,
+  journal = true, grace = true, profile = true, config = true,
 }
 
 -- A bad option ends the check with its message: options.settings turns it
@@ -63,8 +64,8 @@ end
 
 --- The app_key and base_url come from the options or, when absent, from
 -- the environment; a bad value is reported under the name it was given by.
-local function required_string(opts, name, variable)
-  local value, label = opts[name], name
+local function required_string(opts, name, variable, labels)
+  local value, label = opts[name], labels[name] or name
   if value == nil then
     value, label = getenv(variable), variable
     if value == nil or value == "" then
@@ -225,6 +226,9 @@ local function optional_function(opts, name)
   return v
 end
 
+-- The profile whose options are being checked: messages name it.
+local checking_profile
+
 local function settings_of(opts, endpoints)
   if opts == nil then
     opts = {}
@@ -236,12 +240,19 @@ local function settings_of(opts, endpoints)
       bad(format("unknown option '%s'", tostring(key)))
     end
   end
+  -- the layers of profiles.lua: the key and base URL (and a profile's
+  -- other options) from the options, a profile or the environment
+  local resolved, labels, chose = profiles.resolve(opts, options.NAMES)
+  if resolved == nil then
+    bad(labels)
+  end
+  opts, checking_profile = resolved, chose.profile
   local insecure = opts.insecure
   if insecure ~= nil and type(insecure) ~= "boolean" then
     bad("insecure: boolean expected, got " .. type(insecure))
   end
-  local key = check_app_key(required_string(opts, "app_key", "PROXYAPI_APP_KEY"))
-  local url, url_label = required_string(opts, "base_url", "PROXYAPI_BASE_URL")
+  local key = check_app_key(required_string(opts, "app_key", "PROXYAPI_APP_KEY", labels))
+  local url, url_label = required_string(opts, "base_url", "PROXYAPI_BASE_URL", labels)
   local base_url, host = check_base_url(url, url_label, insecure)
   local ca_file = opts.ca_file
   if ca_file ~= nil and not (type(ca_file) == "string" and readable_file(ca_file)) then
@@ -269,6 +280,7 @@ local function settings_of(opts, endpoints)
     insecure = insecure,
     grace = grace_of(opts),
     journal = check_journal(opts.journal),
+    profile = chose.profile,
   }
 end
 
@@ -283,12 +295,16 @@ end
 -- came by: the option or its environment variable) and `problem`
 -- @usage local settings, msg = options.settings({ timeout = 5 }, endpoints)
 function options.settings(opts, endpoints)
+  checking_profile = nil
   local ok, result = pcall(settings_of, opts, endpoints)
   if ok then
     return result
   end
   if getmetatable(result) ~= Bad then
     error(result, 0)
+  end
+  if checking_profile then
+    result.msg = format("%s (with profile %s)", result.msg, checking_profile)
   end
   return nil, result.msg, result
 end

@@ -71,9 +71,12 @@ function pxlua.make_client(config)
     timeout = config.timeout,
     dry_run = config.dry_run or nil,
     journal = config.journal,
+    profile = config.profile,
+    config = config.config,
   }
   if config.fake then
     options.proxy = false -- the fake is on loopback: never through a proxy
+    options.profile = false -- nor with a profile's prefix or paths
   end
   if config.tty then
     options.progress = pxlua.progress_bar(stderr)
@@ -154,7 +157,7 @@ function pxlua.finish(code)
   local status
   if stopped then
     status = 128 + sig
-    local line = rec and require("proxyapi.record").summary(rec) or "0 applied, 0 failed, 0 unknown"
+    local line = host.summary or rec and require("proxyapi.record").summary(rec) or "0 applied, 0 failed, 0 unknown"
     stderr:write("pxlua: interrupted: ", line, "\n")
   end
   if rec then
@@ -166,6 +169,14 @@ function pxlua.finish(code)
   end
   remove_fake_journal()
   return status
+end
+
+--- For programs run by pxlua that make clients of their own (the
+-- proxyapi command): the summary line pxlua prints after an interrupt,
+-- instead of the one of the global `api`.
+-- @tparam string line e.g. "41 applied, 0 failed, 16 unknown (journal run 17)"
+function pxlua.on_summary(line)
+  host.summary = line
 end
 
 --- For specs: what the host made (not the key).
