@@ -239,9 +239,10 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   c->max_reply = (size_t)luaL_optinteger(L, -1, 64 * 1024 * 1024);
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_reply);
   lua_getfield(L, opts, "proxy");
-  if (lua_type(L, -1) == LUA_TSTRING)
+  if (lua_type(L, -1) == LUA_TSTRING) {
     px_setopt_string(L, e, CURLOPT_PROXY, lua_tostring(L, -1));
-  else if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+    px_setopt_string(L, e, CURLOPT_NOPROXY, ""); /* the one given, whatever no_proxy says */
+  } else if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
     px_setopt_string(L, e, CURLOPT_PROXY, ""); /* none, not even from the environment */
   lua_getfield(L, opts, "ca_file");
   if (lua_type(L, -1) == LUA_TSTRING)

@@ -247,6 +247,10 @@ static CURLcode px_set_proxy(px_transfer *t, const char *proxy, const char *user
   CURLcode rc = CURLE_OK;
   if (proxy != NULL)
     rc = curl_easy_setopt(t->easy, CURLOPT_PROXY, proxy);
+  /* the proxy asked for is the one used: no_proxy of the environment
+  ** would send a check of a loopback target around it */
+  if (rc == CURLE_OK && proxy != NULL)
+    rc = curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "");
   if (rc == CURLE_OK && user != NULL)
     rc = curl_easy_setopt(t->easy, CURLOPT_PROXYUSERNAME, user);
   if (rc == CURLE_OK && pass != NULL)

@@ -10,7 +10,8 @@ local quote = helper.quote
 local CLEAN = "env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL -u PROXYAPI_PROFILE -u LUA_INIT -u LUA_INIT_5_4"
   .. " no_proxy=127.0.0.1 NO_PROXY=127.0.0.1"
 
-local PROXIED = "env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL -u PROXYAPI_PROFILE -u no_proxy -u NO_PROXY"
+-- (no_proxy names the loopback target: the proxy asked for is used all the same)
+local PROXIED = "env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL -u PROXYAPI_PROFILE no_proxy=127.0.0.1 NO_PROXY=127.0.0.1"
   .. " -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY -u ALL_PROXY -u all_proxy"
 
 local function tempdir()
@@ -32,7 +33,6 @@ describe("proxyapi tools", function()
 
   local function run(args, o)
     o = o or {}
-    -- (check-proxies runs without no_proxy: libcurl would fetch a loopback URL past the proxy)
     return helper.run((o.proxied and PROXIED or CLEAN) .. " XDG_CONFIG_HOME=" .. quote(config_home)
       .. " XDG_STATE_HOME=" .. quote(o.state or state_home) .. " " .. (o.env or env) .. " "
       .. (o.host or "lua5.4") .. " " .. (o.script or "scripts/proxyapi") .. " " .. args
