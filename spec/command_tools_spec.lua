@@ -11,8 +11,9 @@ local CLEAN = "env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL -u PROXYAPI_PROFILE 
   .. " no_proxy=127.0.0.1 NO_PROXY=127.0.0.1"
 
 -- (no_proxy names the loopback target: the proxy asked for is used all the same)
-local PROXIED = "env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL -u PROXYAPI_PROFILE no_proxy=127.0.0.1 NO_PROXY=127.0.0.1"
+local PROXIED = "env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL -u PROXYAPI_PROFILE"
   .. " -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY -u ALL_PROXY -u all_proxy"
+  .. " no_proxy=127.0.0.1 NO_PROXY=127.0.0.1"
 
 local function tempdir()
   local dir = os.tmpname()
