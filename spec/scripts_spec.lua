@@ -278,7 +278,8 @@ describe("customer scripts", function()
       assert.equal(0, code, err)
       assert.same(expected, table_names(out))
       assert.matches(string.format("\n%d account%%(s%%) at or over 20 GB: %d disabled, %d skipped "
-        .. "%%(already disabled%%), 0 failed %%(journal run %%d+%%)\n$", #expected + #skipped, #expected, #skipped), out)
+        .. "%%(already disabled%%), 0 failed %%(journal run %%d+%%)\n$", #expected + #skipped, #expected,
+        #skipped), out)
       local posts = requests("POST")
       assert.equal(1, #posts)
       local sent = {}
