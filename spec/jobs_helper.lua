@@ -152,4 +152,39 @@ function jh.add_accounts(fake, prefix, n)
   fake:clear_log()
 end
 
+--- Runs a job in this process: `argv` parsed as the script would parse
+-- it (the job's options plus --json, --csv), `ctx` from jobs.context with
+-- output to temporary files (`opts` may set journal, format, …). Returns
+-- the status, stdout and stderr; a usage error returns 2 without running.
+function jh.run_job(job, api, argv, opts)
+  local cli = require "proxyapi.cli"
+  local jobs = require "proxyapi.jobs"
+  local parser = cli.parser(job.script .. ".lua", job.summary)
+  job.define(parser)
+  local out, err = io.tmpfile(), io.tmpfile()
+  local args, status = cli.parse(parser, argv)
+  if not args then
+    return status, "", ""
+  end
+  local settings = { out = out, err = err, tty = false }
+  for k, v in pairs(opts or {}) do settings[k] = v end
+  local ctx = jobs.context(api, settings)
+  if opts and opts.no_journal then ctx.journal = nil end
+  status = job.run(ctx, args)
+  local function text(f)
+    f:seek("set")
+    local t = f:read("a")
+    f:close()
+    return t
+  end
+  return status, text(out), text(err)
+end
+
+--- Ends the journal run of an in-process client (as pxlua does at exit).
+function jh.finish(api, status)
+  local rec = require("proxyapi.client").recorder(api)
+  require("proxyapi.record").finish(rec, status or "ok")
+  rec.run = nil -- the next change begins a new run
+end
+
 return jh

@@ -147,6 +147,20 @@ function resume.load(ctx, run_id)
   return state
 end
 
+--- Whether the first run of the chain was started by the job: a word of
+-- its command line is the script (`…/rotate-passwords.lua`) or the
+-- command's subcommand (`rotate`). Only then do its selection options
+-- (read back with `resume.option`) say which accounts it meant.
+function resume.started_by(state, job)
+  local script = job.script .. ".lua"
+  for _, word in ipairs(state.command) do
+    if word == job.name or word == script or sub(word, -#script - 1) == "/" .. script then
+      return true
+    end
+  end
+  return false
+end
+
 --- How many accounts the loaded state names.
 function resume.size(state)
   local n = 0

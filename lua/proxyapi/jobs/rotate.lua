@@ -49,7 +49,18 @@ end
 --- The rows: one per account to rotate, with `send` for those that need
 -- a request; `left` counts those held back by --max-changes.
 local function plan(args, accounts, prior, say)
-  local glob = args.match or (prior and resume.option(prior.command, "--match"))
+  local glob = args.match
+  local selects = true
+  if prior then
+    -- the accounts the cut-short run meant: its own --match, and none
+    -- beyond its journal entries when something else started it
+    selects = resume.started_by(prior, rotate)
+    glob = resume.option(prior.command, "--match")
+    if not selects then
+      say("journal run %d was not started by %s: only the accounts it changed are finished", prior.runs[1],
+        NAME)
+    end
+  end
   local pattern = glob and common.glob(glob)
   local length = args.length or 16
   local rows, seen, sends, left = {}, {}, 0, 0
@@ -70,7 +81,7 @@ local function plan(args, accounts, prior, say)
         row.outcome, row.send, sends = "pending", true, sends + 1
       end
       rows[#rows + 1] = row
-    elseif not pattern or name:find(pattern) then
+    elseif selects and (not pattern or name:find(pattern)) then
       if max and sends >= max then
         left = left + 1
       else
