@@ -100,14 +100,16 @@ Sink.__index = Sink
 
 --- A sink for the job `name`: to `path`, or to ctx.out (rows as CSV as
 -- outcomes land; nothing in JSON, where the job prints them at the end).
+-- A dry run writes no file (and prints nothing in its place).
 function secrets.open(ctx, path, name)
   local sink = setmetatable({ ctx = ctx, name = name, rows = {}, last = -math.huge, dirty = false }, Sink)
+  sink.stream = path == nil and ctx.format ~= "json"
   if path and ctx.dry_run then
+    -- nor on stdout, which the caller did not ask for
     ctx.err:write(name, ": dry run: ", path, " is not written\n")
     path = nil
   end
   sink.path = path
-  sink.stream = path == nil and ctx.format ~= "json"
   return sink
 end
 
