@@ -168,7 +168,7 @@ describe("rotate", function()
       end
       assert.equal(rows[1].password, accounts[order[1]].password)
       assert.equal(rows[2].password, accounts[order[2]].password)
-      assert.matches("4 rotated, 2 already applied %(journal run 1%) %(journal run 2%)", err)
+      assert.matches("4 rotated, 2 already applied in journal run 1 %(journal run 2%)", err)
     end)
 
     it("follows a resumed run back to the one it resumed", function()

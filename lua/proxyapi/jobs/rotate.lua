@@ -114,7 +114,7 @@ local function summary(ctx, rows, left, resumed)
     text = text .. (rest ~= "" and ", " .. rest or "")
   end
   if done > 0 then
-    text = text .. format(", %d already applied (journal run %s)", done, table.concat(resumed, ", "))
+    text = text .. format(", %d already applied in journal run %s", done, table.concat(resumed, ", "))
   end
   if left > 0 then
     text = text .. format(", %d left by --max-changes", left)
