@@ -138,6 +138,7 @@ LUA_CDIR   = $(PREFIX)/lib/lua/5.4
 MANDIR     = $(PREFIX)/share/man/man1
 DOCDIR     = $(PREFIX)/share/doc/proxyapi
 LUA_FAKE   = $(wildcard lua/proxyapi/fake/*.lua)
+LUA_JOBS   = $(wildcard lua/proxyapi/jobs/*.lua)
 LUA_MAIN   = $(wildcard lua/proxyapi/*.lua)
 ROCKSPECS  = rockspec/proxyapi-$(VERSION)-1.rockspec rockspec/proxyapi-scm-1.rockspec
 DOCS       = README.md CHANGELOG.md
@@ -166,10 +167,12 @@ $(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
 # Installs exactly what uninstall removes: the module (Lua side and core),
 # pxlua, the fake API's command, the man page and the docs.
 install: all $(BUILD)/pxlua.1 docs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_CDIR)/proxyapi \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs \
+	  $(DESTDIR)$(LUA_CDIR)/proxyapi \
 	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
 	install -m 644 $(LUA_MAIN) $(DESTDIR)$(LUA_LDIR)/proxyapi/
 	install -m 644 $(LUA_FAKE) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake/
+	install -m 644 $(LUA_JOBS) $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs/
 	install -m 755 $(BUILD)/proxyapi/core.so $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so
 	install -m 755 $(BUILD)/pxlua $(DESTDIR)$(BINDIR)/pxlua
 	install -m 755 scripts/proxyapi-fake $(DESTDIR)$(BINDIR)/proxyapi-fake
@@ -180,10 +183,11 @@ install: all $(BUILD)/pxlua.1 docs
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/,$(notdir $(LUA_MAIN)))
 	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/fake/,$(notdir $(LUA_FAKE)))
+	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs/,$(notdir $(LUA_JOBS)))
 	rm -f $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so $(DESTDIR)$(BINDIR)/pxlua $(DESTDIR)$(BINDIR)/proxyapi-fake
 	rm -f $(DESTDIR)$(MANDIR)/pxlua.1 $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS))
 	rm -rf $(DESTDIR)$(DOCDIR)/api
-	-rmdir $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_LDIR)/proxyapi $(DESTDIR)$(LUA_CDIR)/proxyapi \
+	-rmdir $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs $(DESTDIR)$(LUA_LDIR)/proxyapi $(DESTDIR)$(LUA_CDIR)/proxyapi \
 	  $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # Both rockspecs build and install against Debian's packages, and the

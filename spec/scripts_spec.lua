@@ -84,11 +84,12 @@ describe("customer scripts", function()
       ["provision"] = "",                              -- no FILE
     }
     for name, bad_args in pairs(usage_errors) do
+      local pattern = name:gsub("%-", "%%-") .. "%.lua"
       it(name .. " --help prints its usage and exits 0", function()
         local code, out, err = run(name, "--help")
         assert.equal(0, code)
-        assert.matches("^usage: pxlua .*" .. name:gsub("%-", "%%-") .. "%.lua", out)
-        assert.matches("\n  %-h, %-%-help", out)
+        assert.matches("^Usage: " .. pattern, out)
+        assert.matches("\n   %-h, %-%-help", out)
         assert.equal("", err)
         assert.same({}, requests())
       end)
@@ -97,11 +98,34 @@ describe("customer scripts", function()
         local code, out, err = run(name, bad_args)
         assert.equal(2, code)
         assert.equal("", out)
-        assert.matches("^" .. name:gsub("%-", "%%-") .. ": ", err)
-        assert.matches("usage: ", err)
+        assert.matches("^Usage: " .. pattern, err)
+        assert.matches("\n" .. pattern .. ": [^\n]+\n$", err)
+        assert.same({}, requests())
+      end)
+
+      it(name .. " refuses its own --dry-run (pxlua's makes the dry run) and sends nothing", function()
+        local code, out, err = run(name, (name == "provision" and "x.csv " or "") .. "--dry-run")
+        assert.equal(2, code)
+        assert.equal("", out)
+        assert.matches("pxlua %-%-dry%-run " .. pattern, err)
         assert.same({}, requests())
       end)
     end
+
+    it("demo.lua --help prints its help and runs nothing", function()
+      local code, out, err = run("demo", "--help", "", "")
+      assert.equal(0, code)
+      assert.matches("^Usage: demo%.lua", out)
+      assert.equal("", err)
+      assert.same({}, requests())
+    end)
+
+    it("--help needs no key", function()
+      local code, out = helper.run("env -u PROXYAPI_APP_KEY -u PROXYAPI_BASE_URL " .. helper.PXLUA
+        .. " scripts/rotate-passwords.lua --help < /dev/null")
+      assert.equal(0, code)
+      assert.matches("%-%-resume RUN", out)
+    end)
   end)
 
   describe("rotate-passwords", function()
@@ -113,13 +137,13 @@ describe("customer scripts", function()
       local before = fake:accounts()
       local code, out, err = run("rotate-passwords", "--match 'team*'")
       assert.equal(0, code, err)
-      assert.equal("", err)
+      assert.matches("^rotate%-passwords: 2 rotated %(journal run %d+%)\n$", err)
       local lines = lines_of(out)
-      assert.equal("username,password", lines[1])
+      assert.equal("username,password,outcome", lines[1])
       assert.equal(3, #lines)
       local after, printed = fake:accounts(), {}
       for i = 2, #lines do
-        local name, password = lines[i]:match("^(%w+),(%w+)$")
+        local name, password = lines[i]:match("^(%w+),(%w+),applied$")
         assert.is_not_nil(name, lines[i])
         assert.equal(16, #password)
         assert.equal(after[name].password, password)
@@ -143,24 +167,29 @@ describe("customer scripts", function()
       local lines = lines_of(slurp(path))
       os.remove(path)
       assert.equal(2, #lines)
-      assert.equal("username,password", lines[1])
-      local password = lines[2]:match("^teamB2,(%w+)$")
+      assert.equal("username,password,outcome", lines[1])
+      local password = lines[2]:match("^teamB2,(%w+),applied$")
       assert.equal(24, #password)
       assert.equal(fake:accounts().teamB2.password, password)
     end)
 
-    it("reports a failed change on stderr, leaves it out of the CSV and exits 1", function()
+    it("reports a failed change on stderr, marks its row failed and exits 3 (partial)", function()
       fake:fault { path = "/openapi/whitelist-account/change-password", code = 400, msg = "no way", times = 1 }
       local code, out, err = run("rotate-passwords", "--match 'team*'")
-      assert.equal(1, code)
-      local failed = err:match("^(team%w+): [^\n]*no way\n$")
+      assert.equal(3, code)
+      local failed = err:match("^(team%w+): [^\n]*no way\n")
       assert.is_not_nil(failed, err)
+      assert.matches("\nrotate%-passwords: 1 rotated, 1 failed %(journal run (%d+)%); finish with %-%-resume %1\n$",
+        err)
       local lines = lines_of(out)
-      assert.equal(2, #lines)
-      local name, password = lines[2]:match("^(%w+),(%w+)$")
-      assert.are_not.equal(failed, name)
-      local after = fake:accounts()
-      assert.equal(password, after[name].password)
+      assert.equal(3, #lines)
+      local outcomes, after = {}, fake:accounts()
+      for i = 2, 3 do
+        local name, password, outcome = lines[i]:match("^(%w+),(%w+),(%a+)$")
+        outcomes[name] = outcome
+        if outcome == "applied" then assert.equal(password, after[name].password) end
+      end
+      assert.equal("failed", outcomes[failed])
       assert.equal(failed == "teamA1" and "oldpw1" or "oldpw2", after[failed].password)
     end)
 
@@ -171,11 +200,14 @@ describe("customer scripts", function()
       assert.same({}, requests("POST"))
       assert.same(before, fake:accounts())
       local lines = lines_of(out)
-      assert.equal("username,password", lines[1])
+      assert.equal("username,password,outcome", lines[1])
       local count = 0
       for _ in pairs(before) do count = count + 1 end
       assert.equal(count + 1, #lines)
+      for i = 2, #lines do assert.matches("^%w+,%w+,dry%-run$", lines[i]) end
+      assert.matches("^rotate%-passwords: dry run: nothing is changed\n", err)
       assert.matches("dry%-run: POST /openapi/whitelist%-account/change%-password", err)
+      assert.matches("\nrotate%-passwords: would rotate " .. count .. "\n$", err)
       assert.is_nil(err:find(fake.app_key, 1, true))
     end)
   end)
@@ -213,19 +245,28 @@ describe("customer scripts", function()
       assert.same(before, fake:accounts())
       assert.same(expected, table_names(out))
       local _, would = out:gsub("would disable", "")
-      assert.equal(#expected, would)
+      assert.equal(#expected + 1, would) -- the rows and the summary
+      assert.matches(": would disable " .. #expected .. ", ", out)
+      assert.matches("^cap%-traffic: dry run: nothing is changed\n", err)
       assert.matches("dry%-run: POST /openapi/whitelist%-account/disable", err)
     end)
 
-    it("with its own --dry-run sends no POST at all and changes nothing", function()
-      local before = fake:accounts()
-      local code, out, err = run("cap-traffic", "--threshold 20 --action cap --limit 200 --dry-run")
-      assert.equal(0, code, err)
+    it("--json says dry_run and what each account would get", function()
+      local code, out = run("cap-traffic", "--threshold 20 --action cap --limit 200 --json", "--dry-run")
+      assert.equal(0, code)
+      local doc = cjson.decode(out)
+      assert.is_true(doc.dry_run)
+      assert.is_true(#doc.accounts >= 2)
+      for _, a in ipairs(doc.accounts) do assert.equal("dry-run", a.outcome) end
       assert.same({}, requests("POST"))
-      assert.same(before, fake:accounts())
-      assert.matches("would cap at 200 GB", out)
-      assert.matches("dry run: nothing changed", out)
-      assert.equal("", err)
+    end)
+
+    it("--max-changes N changes N accounts, lists the others as left and exits 3", function()
+      local code, out = run("cap-traffic", "--threshold 20 --max-changes 1")
+      assert.equal(3, code)
+      assert.same({ disable = 1 }, post_counts())
+      assert.is_nil(requests("POST")[1].params.accounts:find(",", 1, true))
+      assert.matches("left %(%-%-max%-changes%)", out)
     end)
 
     it("disables the enabled accounts over the threshold and skips disabled ones", function()
@@ -237,7 +278,8 @@ describe("customer scripts", function()
       assert.equal(0, code, err)
       assert.same(expected, table_names(out))
       assert.matches(string.format("\n%d account%%(s%%) at or over 20 GB: %d disabled, %d skipped "
-        .. "%%(already disabled%%), 0 failed\n$", #expected + #skipped, #expected, #skipped), out)
+        .. "%%(already disabled%%), 0 failed %%(journal run %%d+%%)\n$", #expected + #skipped, #expected,
+        #skipped), out)
       local posts = requests("POST")
       assert.equal(1, #posts)
       local sent = {}
@@ -277,11 +319,11 @@ describe("customer scripts", function()
       assert.matches("%-%-limit", err)
     end)
 
-    it("exits 1 and names the accounts when the change fails", function()
+    it("exits 4 (the API refused) and names the accounts when the change fails", function()
       local expected = over(fake:accounts(), 20, function(a) return int(a.status) == 1 end)
       fake:fault { path = "/openapi/whitelist-account/disable", code = 400, msg = "refused", times = 1 }
       local code, out, err = run("cap-traffic", "--threshold 20")
-      assert.equal(1, code)
+      assert.equal(4, code)
       local names = {}
       for name in assert(err:match("failed: ([%w, ]+):")):gmatch("%w+") do names[#names + 1] = name end
       table.sort(names)
@@ -401,9 +443,10 @@ describe("customer scripts", function()
         { extract.params.cc, extract.params.state, extract.params.city, extract.params.num })
     end)
 
-    it("takes --username/--password and --scheme, and writes --output with mode 0600", function()
+    it("takes --scheme, and writes --output with mode 0600", function()
+      local password = fake:accounts().seoteam.password
       local path = os.tmpname()
-      local code, out, err = run("pull-ips", "--num 3 --cc de --username u1 --password p1 --scheme socks5h"
+      local code, out, err = run("pull-ips", "--num 3 --cc de --account seoteam --scheme socks5h"
         .. " --output " .. quote(path))
       assert.equal(0, code, err)
       assert.equal("", out)
@@ -411,7 +454,37 @@ describe("customer scripts", function()
       local lines = lines_of(slurp(path))
       os.remove(path)
       assert.equal(3, #lines)
-      for _, line in ipairs(lines) do assert.matches("^socks5h://u1:p1@[%d.]+:%d+$", line) end
+      for _, line in ipairs(lines) do assert.equal("socks5h://seoteam:" .. password .. "@", line:match("^.*@")) end
+    end)
+
+    it("--as hostport and hostport-user-pass, --json", function()
+      local password = fake:accounts().seoteam.password
+      local code, out = run("pull-ips", "--num 2 --as hostport")
+      assert.equal(0, code)
+      for _, line in ipairs(lines_of(out)) do assert.matches("^[%d.]+:%d+$", line) end
+      code, out = run("pull-ips", "--num 2 --as hostport-user-pass --account seoteam")
+      assert.equal(0, code)
+      local lines = lines_of(out)
+      assert.equal(2, #lines)
+      for _, line in ipairs(lines) do assert.matches("^[%d.]+:%d+:seoteam:" .. password .. "$", line) end
+      code, out = run("pull-ips", "--num 2 --json")
+      assert.equal(0, code)
+      local doc = cjson.decode(out)
+      assert.equal(2, doc.count)
+      assert.is_false(doc.dry_run)
+      code = run("pull-ips", "--as hostport-user-pass")
+      assert.equal(2, code)
+    end)
+
+    it("under pxlua --dry-run extracts nothing and writes no file", function()
+      local path = os.tmpname()
+      os.remove(path)
+      local code, out, err = run("pull-ips", "--num 4 --cc US --output " .. quote(path), "--dry-run")
+      assert.equal(0, code, err)
+      assert.equal("", out)
+      assert.matches("would extract 4", err)
+      assert.is_nil(io.open(path))
+      for _, entry in ipairs(requests()) do assert.are_not.equal("/openapi/ip/v3", entry.path) end
     end)
 
     it("prints bare URLs without credentials", function()
@@ -422,30 +495,30 @@ describe("customer scripts", function()
       for _, line in ipairs(lines) do assert.matches("^http://[%d.]+:%d+$", line) end
     end)
 
-    it("exits 1 naming a bad cc, state or city, before extracting anything", function()
+    it("exits 2 naming a bad cc, state or city, before extracting anything", function()
       for args, bad in pairs { ["--cc ZZ"] = "'ZZ'", ["--cc US --state QQ"] = "'QQ'",
                                ["--cc US --state CA --city Paris"] = "'Paris'",
                                ["--cc US --city Atlantis"] = "'Atlantis'" } do
         fake:clear_log()
         local code, out, err = run("pull-ips", args)
-        assert.equal(1, code, args)
+        assert.equal(2, code, args)
         assert.equal("", out)
         assert.matches("^pull%-ips: unknown [a-z ]+ " .. bad, err)
         for _, entry in ipairs(requests()) do assert.are_not.equal("/openapi/ip/v3", entry.path) end
       end
     end)
 
-    it("exits 1 for an unknown or a disabled account", function()
+    it("exits 2 for an unknown or a disabled account", function()
       local disabled
       for name, a in pairs(fake:accounts()) do
         if int(a.status) == 0 then disabled = name end
       end
       assert.is_not_nil(disabled)
       local code, _, err = run("pull-ips", "--account " .. disabled)
-      assert.equal(1, code)
+      assert.equal(2, code)
       assert.matches("disabled", err)
       code, _, err = run("pull-ips", "--account nobody9")
-      assert.equal(1, code)
+      assert.equal(2, code)
       assert.matches("nobody9", err)
     end)
   end)
@@ -473,12 +546,25 @@ describe("customer scripts", function()
         "zeta6,pwZ6," .. string.rep("长", 33), -- line 12: remark too long
       }, "\n") .. "\n")
       local code, out, err = run("provision", quote(path))
-      assert.equal(1, code)
-      assert.equal("added 3, updated 2, unchanged 1, bad rows 5\n", out)
+      assert.equal(3, code)
+      assert.matches("\nprovision: added 3, updated 2, unchanged 1, bad rows 5 %(journal run %d+%)\n$", err)
+      -- the passwords this run set, as their outcomes landed
+      local printed = {}
+      for i, line in ipairs(lines_of(out)) do
+        if i == 1 then
+          assert.equal("username,password,outcome", line)
+        else
+          local name, password = line:match("^(%w+),(%w+),applied$")
+          printed[name] = password
+        end
+      end
+      assert.same({ alpha1 = "pwA1", beta2 = "pwB2", gamma3 = "pwG3", scraper7 = "newPass7" }, printed)
       local bad_lines = {}
       for line in err:gmatch("[^\n]+") do
-        assert.equal(path .. ":", line:sub(1, #path + 1))
-        bad_lines[#bad_lines + 1] = tonumber(line:sub(#path + 2):match("^(%d+): "))
+        if not line:find("^provision: ") then
+          assert.equal(path .. ":", line:sub(1, #path + 1))
+          bad_lines[#bad_lines + 1] = tonumber(line:sub(#path + 2):match("^(%d+): "))
+        end
       end
       assert.same({ 7, 9, 10, 11, 12 }, bad_lines)
       assert.matches(":7: [^\n]*bad%-name", err)
@@ -502,59 +588,87 @@ describe("customer scripts", function()
       assert.same({ add = 2, ["change-password"] = 1, ["change-remark"] = 1, ["change-limit"] = 2 }, post_counts())
 
       fake:clear_log()
-      code, out = run("provision", quote(path))
+      code, out, err = run("provision", quote(path))
       os.remove(path)
-      assert.equal(1, code)
-      assert.equal("added 0, updated 0, unchanged 6, bad rows 5\n", out)
+      assert.equal(3, code)
+      assert.equal("", out)
+      assert.matches("\nprovision: added 0, updated 0, unchanged 6, bad rows 5\n$", err)
       assert.same({}, requests("POST"))
       assert.same(after, fake:accounts())
     end)
 
     it("exits 0 for a good file without a header, twice", function()
       local path = csv_file("new1,pw1,,5\r\nnew2,pw2,备注\r\n")
-      local code, out, err = run("provision", quote(path))
+      local code, _, err = run("provision", quote(path))
       assert.equal(0, code, err)
-      assert.equal("added 2, updated 0, unchanged 0, bad rows 0\n", out)
+      assert.matches("^provision: added 2, updated 0, unchanged 0, bad rows 0 %(journal run %d+%)\n$", err)
       assert.equal(5, int(fake:accounts().new1.limit_flow))
       assert.equal("备注", fake:accounts().new2.remark)
       fake:clear_log()
-      code, out = run("provision", quote(path))
+      code, _, err = run("provision", quote(path))
       os.remove(path)
       assert.equal(0, code)
-      assert.equal("added 0, updated 0, unchanged 2, bad rows 0\n", out)
+      assert.equal("provision: added 0, updated 0, unchanged 2, bad rows 0\n", err)
       assert.same({}, requests("POST"))
     end)
 
-    it("under pxlua --dry-run changes nothing", function()
+    it("gives a new account with an empty password a random one, written to --output (0600)", function()
+      local path = csv_file("gen1,,x,\ngen2,,,3\n")
+      local out_path = os.tmpname()
+      local code, out, err = run("provision", "--output " .. quote(out_path) .. " " .. quote(path))
+      os.remove(path)
+      assert.equal(0, code, err)
+      assert.equal("", out)
+      assert.equal("600", file_mode(out_path))
+      local lines = lines_of(slurp(out_path))
+      os.remove(out_path)
+      assert.equal("username,password,outcome", lines[1])
+      assert.equal(3, #lines)
+      local after = fake:accounts()
+      for i = 2, 3 do
+        local name, password = lines[i]:match("^(gen%d),(%w+),applied$")
+        assert.equal(16, #password)
+        assert.equal(after[name].password, password)
+      end
+      assert.equal(3, int(after.gen2.limit_flow))
+    end)
+
+    it("under pxlua --dry-run changes nothing and says what it would do", function()
       local before = fake:accounts()
       local path = csv_file("new1,pw1,x,5\ncrawler,changed1\n")
-      local code, out = run("provision", quote(path), "--dry-run")
+      local out_path = os.tmpname()
+      os.remove(out_path)
+      local code, _, err = run("provision", "--output " .. quote(out_path) .. " " .. quote(path), "--dry-run")
       os.remove(path)
       assert.equal(0, code)
-      assert.matches("^added 1, updated 1, unchanged 0, bad rows 0", out)
+      assert.matches("^provision: dry run: nothing is changed\n", err)
+      assert.matches("\nprovision: would add 1, would update 1, unchanged 0, bad rows 0\n$", err)
       assert.same({}, requests("POST"))
       assert.same(before, fake:accounts())
+      assert.is_nil(io.open(out_path))
     end)
 
-    it("with its own --dry-run sends no POST and says so", function()
-      local path = csv_file("new1,pw1,x,5\n")
-      local code, out = run("provision", "--dry-run " .. quote(path))
-      os.remove(path)
-      assert.equal(0, code)
-      assert.equal("added 1, updated 0, unchanged 0, bad rows 0 (dry run: nothing changed)\n", out)
-      assert.same({}, requests("POST"))
-      assert.is_nil(fake:accounts().new1)
-    end)
-
-    it("reports a failed add by username and exits 1", function()
+    it("reports a failed add by username and exits 4 (the API refused)", function()
       fake:fault { path = "/openapi/whitelist-account/add", code = 400, msg = "nope", times = 1 }
       local path = csv_file("new1,pw1\n")
       local code, out, err = run("provision", quote(path))
       os.remove(path)
-      assert.equal(1, code)
+      assert.equal(4, code)
       assert.matches("^new1: [^\n]*nope", err)
-      assert.equal("added 0, updated 0, unchanged 0, bad rows 0, failed 1\n", out)
+      assert.matches("\nprovision: added 0, updated 0, unchanged 0, bad rows 0, failed 1 %(journal run (%d+)%); "
+        .. "finish with %-%-resume %1\n$", err)
+      assert.equal("username,password,outcome\nnew1,pw1,failed\n", out)
       assert.is_nil(fake:accounts().new1)
+    end)
+
+    it("exits 2 for a file with no good row or that cannot be read", function()
+      local path = csv_file("bad-name,pw\n")
+      local code = run("provision", quote(path))
+      os.remove(path)
+      assert.equal(2, code)
+      code = run("provision", "/nonexistent/file.csv")
+      assert.equal(2, code)
+      assert.same({}, requests("POST"))
     end)
   end)
 end)
