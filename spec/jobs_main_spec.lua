@@ -7,7 +7,7 @@ local cli = require "proxyapi.cli"
 
 describe("proxyapi.jobs", function()
   it("lists the jobs in help order and loads each, with its interface", function()
-    assert.same({ "rotate", "cap", "report", "pull-ips", "provision" }, jobs.list)
+    assert.same({ "rotate", "cap", "report", "pull-ips", "provision", "history", "watch", "metrics" }, jobs.list)
     local scripts = {}
     for _, name in ipairs(jobs.list) do
       local job = assert(jobs.load(name))
@@ -21,7 +21,8 @@ describe("proxyapi.jobs", function()
       assert.matches("jobs.main(", f:read("a"), 1, true)
       f:close()
     end
-    assert.same({ "rotate-passwords", "cap-traffic", "usage-report", "pull-ips", "provision" }, scripts)
+    assert.same({ "rotate-passwords", "cap-traffic", "usage-report", "pull-ips", "provision", "history", "watch",
+      "metrics" }, scripts)
     assert.equal("demo", jobs.load("demo").name)
     local none, err = jobs.load("nope")
     assert.is_nil(none)

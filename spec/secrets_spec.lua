@@ -360,10 +360,18 @@ describe("the app_key never leaks", function()
         ["scripts/provision.lua"] = helper.quote(csv),
         ["scripts/pull-ips.lua"] = "--num 3 --cc US --account seoteam",
         ["scripts/usage-report.lua"] = "--days 3",
+        ["scripts/history.lua"] = "sync --days 2",
+        ["scripts/metrics.lua"] = "--textfile " .. helper.quote(csv .. ".prom"),
       }
+      finally(function() os.remove(csv .. ".prom") end)
       for _, path in ipairs(lua_scripts()) do
         local code, out, err, key = with_fake(path .. " " .. (SCRIPT_ARGS[path] or ""))
         assert.equal(0, code, path .. ": " .. err)
+        if path == "scripts/metrics.lua" then -- it writes a file, not stdout
+          local f = assert(io.open(csv .. ".prom"))
+          out = f:read("a")
+          f:close()
+        end
         assert.truthy(#out > 0, path .. " printed nothing")
         assert.is_nil(leak(out, key), path .. " stdout")
         assert.is_nil(leak(err, key), path .. " stderr")

@@ -134,6 +134,13 @@ end
 
 client.define(Client, endpoints)
 
+--- The profile a client was made from: its name and its table (rules,
+-- history: what watch reads), or nil and {} for none.
+function client.profile(api)
+  local st = states[api]
+  return st and st.profile, st and st.profile_settings or {}
+end
+
 --- The recorder of a client (its journal and outcome counts), for hosts
 -- that end its run or print its summary; nil for anything else.
 function client.recorder(api)

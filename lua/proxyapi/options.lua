@@ -281,6 +281,7 @@ local function settings_of(opts, endpoints)
     grace = grace_of(opts),
     journal = check_journal(opts.journal),
     profile = chose.profile,
+    profile_settings = chose.settings, -- its rules and history, for the jobs
   }
 end
 

@@ -108,7 +108,7 @@ end
 
 return {
   name = "history",
-  script = "history-sync",
+  script = "history",
   summary = "Keep accounts and per-day usage in the local history database (history sync).",
   define = define,
   run = function(ctx, args)

@@ -12,12 +12,17 @@ local type, error, pcall, require, tostring = type, error, pcall, require, tostr
 local gsub, match = string.gsub, string.match
 local stdout, stderr, stdin, read = io.stdout, io.stderr, io.stdin, io.read
 
+local ipairs = ipairs
+
 local jobs = {}
 
 --- The jobs' names, in help order.
-jobs.list = { "rotate", "cap", "report", "pull-ips", "provision" }
+jobs.list = { "rotate", "cap", "report", "pull-ips", "provision", "history", "watch", "metrics" }
 
-local MODULES = { rotate = true, cap = true, report = true, ["pull-ips"] = true, provision = true, demo = true }
+local MODULES = { demo = true }
+for _, name in ipairs(jobs.list) do
+  MODULES[name] = true
+end
 
 --- The job named `name` (a name of `jobs.list`, or "demo").
 -- @tparam string name
@@ -112,7 +117,9 @@ function jobs.main(job, args, api)
   if api == nil then
     error("jobs.main: no client", 2)
   end
-  local ctx = jobs.context(api, { format = parsed.json and "json" or parsed.csv and "csv" or "table" })
+  local profile, settings = require("proxyapi.client").profile(api)
+  local ctx = jobs.context(api, { format = parsed.json and "json" or parsed.csv and "csv" or "table",
+                                  profile = profile, settings = settings })
   local ok, result = pcall(job.run, ctx, parsed)
   ctx.out:flush()
   if not ok then
