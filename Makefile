@@ -137,9 +137,6 @@ LUA_LDIR   = $(PREFIX)/share/lua/5.4
 LUA_CDIR   = $(PREFIX)/lib/lua/5.4
 MANDIR     = $(PREFIX)/share/man/man1
 DOCDIR     = $(PREFIX)/share/doc/proxyapi
-LUA_FAKE   = $(wildcard lua/proxyapi/fake/*.lua)
-LUA_JOBS   = $(wildcard lua/proxyapi/jobs/*.lua)
-LUA_MAIN   = $(wildcard lua/proxyapi/*.lua)
 ROCKSPECS  = rockspec/proxyapi-$(VERSION)-1.rockspec rockspec/proxyapi-scm-1.rockspec
 DOCS       = README.md CHANGELOG.md
 
@@ -160,35 +157,66 @@ $(BUILD)/doc/index.html: scripts/ldoc.ld $(LUA_SRC) scripts/gen-doc
 	find $(BUILD)/doc -name '*.html' -exec sed -i -e 's/&ldquo;\|&rdquo;/"/g' -e "s/&lsquo;\|&rsquo;/'/g" \
 	  -e 's/&ndash;/--/g' -e 's/&mdash;/---/g' -e 's/&hellip;/.../g' {} +
 
-$(BUILD)/pxlua.1: csrc/pxlua.1 lua/proxyapi/version.lua
-	@mkdir -p $(@D)
-	sed 's/@VERSION@/$(VERSION)/g' csrc/pxlua.1 > $@
+MANPAGES   = pxlua.1 proxyapi.1 proxyapi-fake.1
+JOB_SCRIPTS = $(filter-out scripts/demo.lua,$(wildcard scripts/*.lua)) scripts/demo.lua
+COMPLETIONS = $(BUILD)/completion/proxyapi.bash $(BUILD)/completion/_proxyapi $(BUILD)/completion/proxyapi.fish
+SYSTEMD    = $(wildcard scripts/systemd/*)
+SCRIPTDIR  = $(PREFIX)/share/proxyapi/scripts
+BASHDIR    = $(PREFIX)/share/bash-completion/completions
+ZSHDIR     = $(PREFIX)/share/zsh/vendor-completions
+FISHDIR    = $(PREFIX)/share/fish/vendor_completions.d
 
-# Installs exactly what uninstall removes: the module (Lua side and core),
-# pxlua, the fake API's command, the man page and the docs.
-install: all $(BUILD)/pxlua.1 docs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs \
-	  $(DESTDIR)$(LUA_CDIR)/proxyapi \
-	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)
-	install -m 644 $(LUA_MAIN) $(DESTDIR)$(LUA_LDIR)/proxyapi/
-	install -m 644 $(LUA_FAKE) $(DESTDIR)$(LUA_LDIR)/proxyapi/fake/
-	install -m 644 $(LUA_JOBS) $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs/
-	install -m 755 $(BUILD)/proxyapi/core.so $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so
-	install -m 755 $(BUILD)/pxlua $(DESTDIR)$(BINDIR)/pxlua
-	install -m 755 scripts/proxyapi-fake $(DESTDIR)$(BINDIR)/proxyapi-fake
-	install -m 644 $(BUILD)/pxlua.1 $(DESTDIR)$(MANDIR)/pxlua.1
+$(BUILD)/man/%.1: csrc/%.1 lua/proxyapi/version.lua
+	@mkdir -p $(@D)
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@
+
+# the completions, from the command itself (the endpoint table's commands included)
+$(BUILD)/completion/proxyapi.bash: $(LUA_SRC) scripts/proxyapi $(BUILD)/proxyapi/core.so
+	@mkdir -p $(@D)
+	$(LUA) scripts/proxyapi completion bash > $@
+$(BUILD)/completion/_proxyapi: $(LUA_SRC) scripts/proxyapi $(BUILD)/proxyapi/core.so
+	@mkdir -p $(@D)
+	$(LUA) scripts/proxyapi completion zsh > $@
+$(BUILD)/completion/proxyapi.fish: $(LUA_SRC) scripts/proxyapi $(BUILD)/proxyapi/core.so
+	@mkdir -p $(@D)
+	$(LUA) scripts/proxyapi completion fish > $@
+
+# Installs exactly what uninstall removes: the module (every Lua file of
+# lua/, and the core), pxlua, the proxyapi command (run by the installed
+# pxlua, for its interrupt handling: its first line names $(BINDIR)/pxlua), the fake API's command, the jobs'
+# scripts, the man pages, the completions, the docs and the systemd examples.
+install: all docs $(addprefix $(BUILD)/man/,$(MANPAGES)) $(COMPLETIONS)
+	for f in $(LUA_SRC); do \
+	  install -D -m 644 $$f $(DESTDIR)$(LUA_LDIR)/$${f#lua/} || exit 1; done
+	install -D -m 755 $(BUILD)/proxyapi/core.so $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so
+	install -D -m 755 $(BUILD)/pxlua $(DESTDIR)$(BINDIR)/pxlua
+	sed '1s|.*|#!$(BINDIR)/pxlua|' scripts/proxyapi > $(BUILD)/proxyapi.installed
+	install -D -m 755 $(BUILD)/proxyapi.installed $(DESTDIR)$(BINDIR)/proxyapi
+	install -D -m 755 scripts/proxyapi-fake $(DESTDIR)$(BINDIR)/proxyapi-fake
+	install -d $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)/systemd
+	install -m 644 $(JOB_SCRIPTS) $(DESTDIR)$(SCRIPTDIR)/
+	install -m 644 $(addprefix $(BUILD)/man/,$(MANPAGES)) $(DESTDIR)$(MANDIR)/
+	install -D -m 644 $(BUILD)/completion/proxyapi.bash $(DESTDIR)$(BASHDIR)/proxyapi
+	install -D -m 644 $(BUILD)/completion/_proxyapi $(DESTDIR)$(ZSHDIR)/_proxyapi
+	install -D -m 644 $(BUILD)/completion/proxyapi.fish $(DESTDIR)$(FISHDIR)/proxyapi.fish
 	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(SYSTEMD) $(DESTDIR)$(DOCDIR)/systemd/
+	rm -rf $(DESTDIR)$(DOCDIR)/api
 	cp -R $(BUILD)/doc $(DESTDIR)$(DOCDIR)/api
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/,$(notdir $(LUA_MAIN)))
-	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/fake/,$(notdir $(LUA_FAKE)))
-	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs/,$(notdir $(LUA_JOBS)))
-	rm -f $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so $(DESTDIR)$(BINDIR)/pxlua $(DESTDIR)$(BINDIR)/proxyapi-fake
-	rm -f $(DESTDIR)$(MANDIR)/pxlua.1 $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS))
+	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/,$(patsubst lua/%,%,$(LUA_SRC)))
+	rm -f $(DESTDIR)$(LUA_CDIR)/proxyapi/core.so
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,pxlua proxyapi proxyapi-fake)
+	rm -f $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(notdir $(JOB_SCRIPTS))) $(addprefix $(DESTDIR)$(MANDIR)/,$(MANPAGES))
+	rm -f $(DESTDIR)$(BASHDIR)/proxyapi $(DESTDIR)$(ZSHDIR)/_proxyapi $(DESTDIR)$(FISHDIR)/proxyapi.fish
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS)) $(addprefix $(DESTDIR)$(DOCDIR)/systemd/,$(notdir $(SYSTEMD)))
 	rm -rf $(DESTDIR)$(DOCDIR)/api
-	-rmdir $(DESTDIR)$(LUA_LDIR)/proxyapi/fake $(DESTDIR)$(LUA_LDIR)/proxyapi/jobs $(DESTDIR)$(LUA_LDIR)/proxyapi $(DESTDIR)$(LUA_CDIR)/proxyapi \
-	  $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@# only the folders that are proxyapi's own, deepest first
+	-rmdir $(sort $(patsubst %/,%,$(addprefix $(DESTDIR)$(LUA_LDIR)/,$(filter-out proxyapi/,$(dir \
+	  $(patsubst lua/%,%,$(LUA_SRC))))))) 2>/dev/null
+	-rmdir $(DESTDIR)$(LUA_LDIR)/proxyapi $(DESTDIR)$(LUA_CDIR)/proxyapi $(DESTDIR)$(SCRIPTDIR) \
+	  $(DESTDIR)$(PREFIX)/share/proxyapi $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # Both rockspecs build and install against Debian's packages, and the
 # installed module works from outside the checkout.
