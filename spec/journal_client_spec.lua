@@ -179,3 +179,13 @@ describe("the client's journal", function()
     assert.matches("journal", msg, 1, true)
   end)
 end)
+
+describe("the module's lazy fields", function()
+  it("proxyapi.journal and proxyapi.history are their modules, loaded on first use", function()
+    local proxyapi = require "proxyapi"
+    assert.equal(require("proxyapi.journal"), proxyapi.journal)
+    assert.equal(require("proxyapi.history"), proxyapi.history)
+    assert.is_function(proxyapi.journal.open)
+    assert.is_nil(proxyapi.no_such_field)
+  end)
+end)

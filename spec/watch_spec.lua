@@ -281,54 +281,6 @@ describe("watch.round", function()
   end)
 end)
 
-describe("watch.delete_with_history", function()
-  it("syncs an account's whole usage before deleting it, and marks it deleted", function()
-    -- the fake at the real time: history.sync_account stores days up to this process's today
-    local fake = helper.start_fake("--empty")
-    local hpath = wh.tmp(".history")
-    local h = assert(require("proxyapi.history").open(hpath))
-    local api = fake:client()
-    finally(function()
-      h:close()
-      fake:stop()
-      os.remove(hpath)
-    end)
-    seed(fake, { g1 = { gb = 1 }, g2 = { gb = 2 } })
-    local used = fake:accounts().g1.usage_flow
-    local results, errs = watch.delete_with_history(api, h, { "g1", "nosuch" })
-    assert.same({ n = 2, true }, results)
-    assert.matches("no account nosuch", tostring(errs[2]))
-    assert.is_nil(errs[1])
-    assert.is_nil(fake:accounts().g1)
-    assert.is_truthy(fake:accounts().g2)
-    local kb = 0
-    for _, row in ipairs(assert(h:usage { username = "g1" })) do
-      kb = kb + row.flow
-    end
-    assert.equal(used, kb) -- what the provider dropped with the account is kept
-    local g1
-    for _, a in ipairs(assert(h:accounts {})) do
-      if a.username == "g1" then g1 = a end
-    end
-    assert.is_number(g1.deleted_at)
-  end)
-
-  it("deletes nothing whose history could not be synced", function()
-    local fake = helper.start_fake("--empty")
-    local api = fake:client()
-    finally(function() fake:stop() end)
-    seed(fake, { g3 = {} })
-    local broken = setmetatable({}, { __index = function()
-      return function() return nil, "history: disk full" end
-    end })
-    local results, errs = watch.delete_with_history(api, broken, { "g3" })
-    assert.same({ n = 1 }, results)
-    assert.matches("disk full; not deleted", tostring(errs[1]))
-    assert.is_truthy(fake:accounts().g3)
-    assert.equal(5, require("proxyapi").exit_code(results, errs))
-  end)
-end)
-
 -- watch as a process: pxlua runs the job (spec/watch_child.lua)
 describe("watch in a child process", function()
   local fake, receiver, hpath, jpath, settings

@@ -15,6 +15,7 @@ local request = require "proxyapi.request"
 local shapes = require "proxyapi.shapes"
 local batch = require "proxyapi.batch"
 local send = require "proxyapi.send"
+local keep = require "proxyapi.keep"
 local scheduler = require "proxyapi.scheduler"
 local transport = require "proxyapi.transport"
 local proxycheck = require "proxyapi.proxycheck"
@@ -110,6 +111,24 @@ function client.define(methods, table_)
           route.request = req
         end
         return send.one(st, req, shape)
+      end
+    elseif ep.drops_history then
+      methods[name] = function(self, ...)
+        local st = state(self, name)
+        local req = request.build(name, st.routes[ep] or route_of(st, name, ep), ep, ...)
+        local h, err = keep.before(st, self, req)
+        if h == nil then
+          return nil, err
+        end
+        local result
+        result, err = (req.items ~= nil and batch.send or send.one)(st, req, shape)
+        if h then
+          keep.after(h, self, req, err)
+        end
+        if result == nil then
+          return nil, err
+        end
+        return result
       end
     else
       methods[name] = function(self, ...)

@@ -14,6 +14,8 @@
 --                 when no connection could be made, and sent on a
 --                 connection of its own so that libcurl never re-sends it
 --   irreversible  true when it cannot be undone (the command confirms)
+--   drops_history true when the provider drops the accounts' usage history
+--                 with it: a client with a history store keeps it first
 --   args          how the Lua arguments become wire fields, in wire order:
 --                 pos = the argument's position (after self); field = a
 --                 key of the options table at that position; wire = the
@@ -77,9 +79,10 @@ return {
   },
   delete_accounts = {
     method = "POST", path = ACCOUNT .. "delete", effect = "change", retry = "once", result = "ok",
-    batch = "accounts", irreversible = true, args = names("one name, or an array of names"),
+    batch = "accounts", irreversible = true, drops_history = true,
+    args = names("one name, or an array of names"),
     summary = "Deletes proxy accounts (irreversible; the provider takes about 5 minutes, and drops "
-      .. "their usage history).",
+      .. "their usage history: a client with a `history` store keeps it first).",
     returns = "true",
     usage = 'assert(api:delete_accounts { "team1", "team2" })',
   },

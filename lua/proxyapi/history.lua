@@ -5,6 +5,7 @@
 -- @module proxyapi.history
 
 local store = require "proxyapi.store"
+local net = require "proxyapi.net"
 local args = require "proxyapi.store_args"
 local fired = require "proxyapi.fired"
 
@@ -81,10 +82,13 @@ local function text(v)
   return type(v) == "string" and v or nil
 end
 
-local function host_of(api)
-  local url = api:settings().base_url
-  return url:match("^%a[%w+.-]*://[^/@]*@([^/?#]+)") or url:match("^%a[%w+.-]*://([^/?#]+)") or url
+--- The name a client's service has in the history: its base URL's host[:port].
+-- @param api a client
+-- @treturn string
+function history.base_host(api)
+  return net.url_host(api:settings().base_url)
 end
+local host_of = history.base_host
 
 local function day_of(time)
   return os_date("%Y-%m-%d", time)
@@ -228,21 +232,62 @@ end
 -- @return[2] the error (or a message when the account is not listed)
 -- @usage assert(h:sync_account(api, "api.example", "u1")); api:delete_accounts("u1")
 function History:sync_account(api, base_host, username)
-  checked_api("sync_account", api)
-  if type(base_host) ~= "string" or type(username) ~= "string" then
-    arg_error(2, "sync_account", "base_host and username: strings expected")
+  if type(username) ~= "string" then
+    arg_error(3, "sync_account", "username: string expected, got " .. type(username))
+  end
+  local summary, err = self:sync_accounts(api, base_host, { username })
+  if summary and summary.missing[1] then
+    return nil, format("history %s: no account %s at %s", self.path, username, base_host)
+  end
+  return summary, err
+end
+
+--- Stores the whole usage (from the day each was created) of several
+-- accounts with one listing; what a delete does first. Every account's
+-- usage must be read, or nothing is stored and the first error returned.
+-- @param api a proxyapi client
+-- @tparam string base_host
+-- @tparam {string,...} names
+-- @treturn table `{ accounts =, days =, changed =, missing = {names not listed} }`
+-- @return[2] nil
+-- @return[2] the error (listing, a usage read, or the database)
+-- @usage assert(h:sync_accounts(api, history.base_host(api), { "u1", "u2" }))
+function History:sync_accounts(api, base_host, names)
+  checked_api("sync_accounts", api)
+  if type(base_host) ~= "string" then
+    arg_error(2, "sync_accounts", "base_host: string expected, got " .. type(base_host))
+  end
+  local wanted = {}
+  for _, name in ipairs(args.names("sync_accounts", names, "names")) do
+    wanted[name] = true
   end
   local list, err = api:list_accounts()
   if not list then
     return nil, err
   end
+  local accounts, today = {}, day_of(os_time())
   for _, a in ipairs(list) do
-    if a.username == username then
-      local created = text(a.created_at) and a.created_at:match("^%d%d%d%d%-%d%d%-%d%d") or day_of(os_time())
-      return store_accounts(self, api, base_host, { a }, function() return created end, day_of(os_time()))
+    if wanted[a.username] then
+      accounts[#accounts + 1], wanted[a.username] = a, nil
     end
   end
-  return nil, format("history %s: no account %s at %s", self.path, username, base_host)
+  local missing = {}
+  for _, name in ipairs(names) do
+    if wanted[name] then
+      missing[#missing + 1], wanted[name] = name, nil
+    end
+  end
+  local function created(a)
+    return text(a.created_at) and a.created_at:match("^%d%d%d%d%-%d%d%-%d%d") or today
+  end
+  local summary, serr = store_accounts(self, api, base_host, accounts, created, today)
+  if summary and summary.failed[1] then
+    return nil, summary.errs[1] -- an account whose usage was not read would lose it
+  end
+  if summary then
+    summary.missing = missing
+  end
+  return summary, serr
 end
 
 --- Marks an account deleted (it stays, with its usage).

@@ -25,7 +25,7 @@ local errors = require "proxyapi.errors"
 local check = require "proxyapi.check"
 local net = require "proxyapi.net"
 
-local type = type
+local type, require, rawset, setmetatable = type, require, rawset, setmetatable
 local format = string.format
 local tointeger = check.tointeger
 local arg_error = check.arg_error
@@ -136,6 +136,20 @@ proxyapi.exit_code = errors.exit_code
 -- with info.method, .path, .status, .elapsed, .attempt, .error (never the key)
 -- @tparam[opt] function options.progress function(done, total) for split batches
 -- and `Client:map`
+-- @tparam[opt] string|boolean|table options.journal record every request that
+-- changes or hands out something (intent before it is sent, outcome after):
+-- a path, true for `$XDG_STATE_HOME/proxyapi/journal.sqlite3`, or a journal of
+-- `proxyapi.journal.open`; a journal that cannot be written stops the change
+-- @tparam[opt] string|boolean|table options.history a history database (a path,
+-- true for `$XDG_STATE_HOME/proxyapi/history.sqlite3`, or one of
+-- `proxyapi.history.open`): `delete_accounts` stores the accounts' usage there
+-- first, since the provider drops it, and sends nothing when it cannot
+-- @tparam[opt=2] number options.grace seconds transfers in flight may take to end
+-- after an interrupt (default: `PROXYAPI_GRACE`, else 2)
+-- @tparam[opt] string|false options.profile a profile of the config file
+-- (default: `PROXYAPI_PROFILE`; false: none)
+-- @tparam[opt] string options.config the config file (default:
+-- `$XDG_CONFIG_HOME/proxyapi/config.lua`)
 -- @treturn Client
 -- @raise `bad argument #1 to 'new' (...)` for a missing or malformed option
 -- @usage
@@ -144,6 +158,27 @@ proxyapi.exit_code = errors.exit_code
 function proxyapi.new(options)
   return client.new(options, proxyapi.VERSION)
 end
+
+--- The journal of changes (`proxyapi.journal`: `open(path)`, then `:runs()`,
+-- `:entries{run=, since=, account=, outcome=}`, `:prune{before=}`), loaded on
+-- first use.
+-- @field journal
+
+--- The usage history (`proxyapi.history`: `open(path)`, then `:sync(api)`,
+-- `:usage{}`, `:accounts{}`), loaded on first use.
+-- @field history
+
+-- Both need LuaSQL: loaded when first read, so that a script that uses
+-- neither never loads it.
+local LAZY = { journal = "proxyapi.journal", history = "proxyapi.history" }
+setmetatable(proxyapi, { __index = function(t, k)
+  local name = LAZY[k]
+  if name then
+    local m = require(name)
+    rawset(t, k, m)
+    return m
+  end
+end })
 
 
 --- A proxy URL from an extracted address and credentials.

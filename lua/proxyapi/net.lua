@@ -6,7 +6,7 @@
 local core = require "proxyapi.core"
 local check = require "proxyapi.check"
 
-local type, tonumber, char = type, tonumber, string.char
+local type, tonumber, tostring, char = type, tonumber, tostring, string.char
 local find, match, lower, format, gsub = string.find, string.match, string.lower, string.format, string.gsub
 local math_tointeger = math.tointeger
 
@@ -98,6 +98,21 @@ end
 function net.is_loopback(host)
   host = lower(host)
   return host == "localhost" or host == "[::1]" or find(host, "^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+--- The host[:port] of a URL, without any userinfo: what the journal, the
+-- history and messages name a service by (a path or userinfo may hold a
+-- token). A string that is not a URL is returned as it is.
+-- @tparam string url
+-- @treturn string
+-- @usage net.url_host("https://u:t@hooks.example:8443/x") --> "hooks.example:8443"
+function net.url_host(url)
+  url = tostring(url)
+  local authority = match(url, "^%a[%w+.-]*://([^/?#]*)")
+  if authority == nil then
+    return url
+  end
+  return (match(authority, "([^@]*)$"))
 end
 
 return net

@@ -9,6 +9,7 @@
 -- @module proxyapi.notify
 
 local core = require "proxyapi.core"
+local net = require "proxyapi.net"
 local version = require "proxyapi.version"
 
 local type, pairs, tostring, setmetatable, error = type, pairs, tostring, setmetatable, error
@@ -42,8 +43,8 @@ end
 -- @tparam string url
 -- @treturn string
 function notify.host_of(url)
-  local authority = match(tostring(url), "^%a[%w+.-]*://([^/?#]*)") or "?"
-  return (match(authority, "([^@]*)$"))
+  url = tostring(url)
+  return match(url, "^%a[%w+.-]*://") and net.url_host(url) or "?"
 end
 
 local Notifier = {}

@@ -21,7 +21,7 @@ options.NAMES = {
   connect_timeout = true, retries = true, retry_backoff = true, retry_max_wait = true,
   concurrency = true, batch_size = true, proxy = true, dry_run = true, ca_file = true,
   insecure = true, max_response_bytes = true, on_request = true, progress = true,
-  journal = true, grace = true, profile = true, config = true,
+  journal = true, history = true, grace = true, profile = true, config = true,
 }
 
 -- A bad option ends the check with its message: options.settings turns it
@@ -154,6 +154,17 @@ local function grace_of(opts)
   return v
 end
 
+local function check_history(history)
+  if history ~= nil and history ~= false and history ~= true and type(history) ~= "string"
+      and not (type(history) == "table" and type(history.sync_accounts) == "function") then
+    bad("history: a path, true, false or an open history expected, got " .. type(history))
+  end
+  if type(history) == "string" and (history == "" or find(history, "%z")) then
+    bad("history: a path expected")
+  end
+  return history or nil
+end
+
 local function check_journal(journal)
   if journal ~= nil and type(journal) ~= "boolean" and type(journal) ~= "string"
       and not (type(journal) == "table" and type(journal.intent) == "function") then
@@ -280,6 +291,7 @@ local function settings_of(opts, endpoints)
     insecure = insecure,
     grace = grace_of(opts),
     journal = check_journal(opts.journal),
+    history = check_history(opts.history),
     profile = chose.profile,
     profile_settings = chose.settings, -- its rules and history, for the jobs
   }

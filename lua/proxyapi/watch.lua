@@ -26,7 +26,7 @@ local errors = require "proxyapi.errors"
 local act = require "proxyapi.watch_act"
 
 local type, pairs, ipairs, pcall, tostring, tonumber = type, pairs, ipairs, pcall, tostring, tonumber
-local format, match, gmatch, setmetatable = string.format, string.match, string.gmatch, setmetatable
+local format, gmatch, setmetatable = string.format, string.gmatch, setmetatable
 local os_date, os_time, tointeger = os.date, os.time, math.tointeger
 
 local watch = {}
@@ -34,10 +34,7 @@ local watch = {}
 --- The base URL host[:port] of a client, as the history keys it.
 -- @param api a client
 -- @treturn string
-function watch.base_host(api)
-  local url = api:settings().base_url
-  return match(url, "^%a[%w+.-]*://[^/@]*@([^/?#]+)") or match(url, "^%a[%w+.-]*://([^/?#]+)") or url
-end
+watch.base_host = history.base_host
 
 --- "Now" for a round: `opts.now` (a function returning epoch seconds, or
 -- a number), else `PROXYAPI_NOW` (epoch seconds, or "YYYY-MM-DD HH:MM:SS"
@@ -331,58 +328,6 @@ function watch.round(ctx, opts)
   local stopped, sig = core.interrupted()
   report.status = stopped and 128 + sig or status_of(self)
   return report
-end
-
---- Deletes accounts the way proxyapi must: each account's whole usage is
--- synced into the history first (the provider drops it with the
--- account), then the synced ones are deleted (one batch call, through
--- the client's journal) and marked deleted in the history. An account
--- whose sync failed is not deleted.
--- @param api a client
--- @param h an open history
--- @tparam string|{string,...} names
--- @tparam[opt] table opts `base_host` (default `watch.base_host(api)`)
--- @treturn table results: `results[i]` true when `names[i]` was deleted; `results.n`
--- @treturn table errs: `errs[i]` the error for `names[i]` (a sync failure, or the delete's)
--- @usage local results, errs = watch.delete_with_history(ctx.api, h, names)
--- os.exit(proxyapi.exit_code(results, errs))
-function watch.delete_with_history(api, h, names, opts)
-  names = type(names) == "string" and { names } or names
-  local host = opts and opts.base_host or watch.base_host(api)
-  local results, errs, synced, index = { n = #names }, {}, {}, {}
-  for i, name in ipairs(names) do
-    local ok, err = h:sync_account(api, host, name)
-    if ok then
-      synced[#synced + 1], index[name] = name, i
-    else
-      errs[i] = errors.is_error(err) and err or errors.new { kind = "protocol", msg = "history: " .. tostring(err) ..
-        "; not deleted" }
-    end
-  end
-  if #synced == 0 then
-    return results, errs
-  end
-  local ok, err = api:delete_accounts(synced)
-  local failed = {}
-  for _, name in ipairs(not ok and (err.failed or synced) or {}) do
-    failed[name] = true
-  end
-  local dry = api:settings().dry_run
-  for _, name in ipairs(synced) do
-    local i = index[name]
-    if failed[name] then
-      errs[i] = err
-    else
-      results[i] = true
-      if not dry then
-        local marked, merr = h:record_account_deleted(host, name)
-        if not marked then
-          io.stderr:write("proxyapi: history: ", tostring(merr), "\n")
-        end
-      end
-    end
-  end
-  return results, errs
 end
 
 return watch

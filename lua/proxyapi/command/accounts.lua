@@ -12,7 +12,7 @@ local generate = require "proxyapi.command.generate"
 local input = require "proxyapi.command.input"
 local names = require "proxyapi.command.names"
 
-local ipairs, tostring, type, pcall, require = ipairs, tostring, type, pcall, require
+local ipairs, tostring, type = ipairs, tostring, type
 local format, find, match, byte, sub = string.format, string.find, string.match, string.byte, string.sub
 local concat = table.concat
 local tointeger, tonumber = math.tointeger, tonumber
@@ -148,31 +148,6 @@ local function targets_of(ctx, parsed, mode)
   return list
 end
 
---- Keeps the history of accounts about to be deleted (the provider drops
--- it): when a history database exists, each one's usage is stored first.
-local function keep_history(ctx, targets)
-  local history = require "proxyapi.history"
-  local path = history.default_path()
-  local f = io_open(path, "rb")
-  if f == nil then
-    return nil
-  end
-  f:close()
-  local h = history.open(path)
-  if h == nil then
-    return nil
-  end
-  local url = ctx.api:settings().base_url
-  local host = match(url, "^%a[%w+.-]*://([^/?#]+)") or url
-  for _, t in ipairs(targets) do
-    local ok, err = h:sync_account(ctx.api, host, t.username)
-    if not ok then
-      ctx.err:write(format("proxyapi: warning: history of %s not kept: %s\n", t.username, tostring(err)))
-    end
-  end
-  return h, host
-end
-
 local function outcome_of(err, name)
   if err == nil then
     return "applied"
@@ -278,23 +253,11 @@ function accounts.run(ctx, parsed, spec)
       usage(spec.shell .. ": not confirmed; nothing was sent")
     end
   end
-  local h, host
-  if ep.irreversible and not ctx.dry_run then
-    h, host = keep_history(ctx, targets)
-  end
   local status
   if ep.batch then
     status = call_batch(ctx, member, targets, mode)
   else
     status = call_each(ctx, member, targets, mode, secret, value)
-  end
-  if h then
-    for _, t in ipairs(targets) do
-      if t.outcome == "applied" then
-        pcall(h.record_account_deleted, h, host, t.username)
-      end
-    end
-    h:close()
   end
   local rows, summary = {}, { applied = 0, failed = 0, unknown = 0, skipped = #skipped }
   for _, t in ipairs(targets) do

@@ -9,7 +9,7 @@ local errors = require "proxyapi.errors"
 local options = require "proxyapi.options"
 local profiles = require "proxyapi.profiles"
 
-local ipairs, tostring, pcall, require = ipairs, tostring, pcall, require
+local ipairs, tostring, pcall, require, type = ipairs, tostring, pcall, require, type
 local format, lower, match = string.format, string.lower, string.match
 local execute = os.execute
 
@@ -86,6 +86,10 @@ function context.client(opts)
     usage(msg)
   end
   local _, _, chose = profiles.resolve(opts, options.NAMES)
+  local kept = chose and chose.settings and chose.settings.history
+  if opts.history == true and kept then -- the profile's history database, as watch reads it
+    opts.history = type(kept) == "table" and kept.path or kept
+  end
   local api = proxyapi.new(opts)
   return api, chose or { settings = {} }
 end
@@ -119,6 +123,7 @@ function context.make(g, needs_api)
     if needs_api then
       local opts = context.client_options(g, name or nil)
       opts.journal = g.journal or nil
+      opts.history = not g.fake or nil -- deletes keep the usage the provider drops
       opts.progress = g.progress
       local ok, api, chose = pcall(context.client, opts)
       if not ok then

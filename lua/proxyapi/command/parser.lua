@@ -21,8 +21,8 @@ environment (PROXYAPI_APP_KEY and PROXYAPI_BASE_URL), or the default profile
 of the config file ($XDG_CONFIG_HOME/proxyapi/config.lua), in that order.
 Exit status: 0 success, 1 a bug, 2 usage or configuration, 3 partial
 failure, 4 the API refused, 5 network, timeout, HTTP or protocol,
-130/143 interrupted. Run it under pxlua (`pxlua proxyapi ...`) for the
-interrupt handling of API.md: plain lua5.4 has no signal handler, so a
+130/143 interrupted. Run it under pxlua (`pxlua proxyapi ...`) for graceful
+interrupts (see proxyapi(1)): plain lua5.4 has no signal handler, so a
 Ctrl-C there stops at once (the journal still holds every intent).]]
 
 --- The global flags, and those that take a value: `hoist` moves them

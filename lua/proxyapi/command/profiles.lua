@@ -5,10 +5,10 @@
 
 local profiles = require "proxyapi.profiles"
 local errors = require "proxyapi.errors"
+local net = require "proxyapi.net"
 local names = require "proxyapi.command.names"
 
 local ipairs, tostring, pcall, error, require, type = ipairs, tostring, pcall, error, require, type
-local match = string.match
 
 local command = { name = "profiles", summary = "The profiles of the config file; --check tries each key." }
 
@@ -20,7 +20,7 @@ function command.define(cmd)
 end
 
 local function host_of(url)
-  return type(url) == "string" and (match(url, "^%a[%w+.-]*://([^/?#]+)") or url) or ""
+  return type(url) == "string" and net.url_host(url) or ""
 end
 
 -- One read with profile `name`: "ok", or what went wrong (never the key).

@@ -84,9 +84,8 @@ local function window(parsed, from_o, to_o)
   return from, to
 end
 
-local function host_of(api)
-  local url = api:settings().base_url
-  return match(url, "^%a[%w+.-]*://([^/?#]+)") or url
+local function host_of(api) -- the history loads LuaSQL: only when it is used
+  return require("proxyapi.history").base_host(api)
 end
 
 local function total(rows)
