@@ -58,6 +58,15 @@ void px_cjson_pushnull(lua_State *L, void *p) {
 }
 #endif
 
+/* lua.c's Ctrl-C handler (and pxlua's stop hook) stop a script by a hook
+** that raises "interrupted!" (removing itself first): when it fires inside
+** the decoder, the decoder's pcall must not turn it into a bad reply. No
+** error of cjson's reads like that. */
+static int px_json_stopped(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  return msg != NULL && strcmp(msg, "interrupted!") == 0;
+}
+
 int px_json_decode(lua_State *L, int idx) {
   int status;
   size_t len;
@@ -70,8 +79,8 @@ int px_json_decode(lua_State *L, int idx) {
   px_decode_saw = 0;
 #endif
   status = lua_pcall(L, 1, 1, 0);
-  if (status == LUA_ERRMEM)
-    lua_error(L);
+  if (status == LUA_ERRMEM || (status != LUA_OK && px_json_stopped(L)))
+    lua_error(L); /* not the reply's fault: the caller's to see */
   if (status != LUA_OK) {
     lua_pushfstring(L, "invalid JSON in reply (%s)", lua_tostring(L, -1));
     lua_remove(L, -2);

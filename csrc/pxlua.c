@@ -69,7 +69,7 @@ static void px_usage(FILE *out) {
           "  -               read the script from standard input\n"
           "  --              stop handling options\n"
           "  --fake          run against a local fake of the provider's API (no key, no network)\n"
-          "  --dry-run       POST requests are printed (app_key hidden), not sent, and succeed\n"
+          "  --dry-run       changes and extractions are printed (secrets hidden), not sent, and succeed\n"
           "  --base-url URL  the API's base URL (default: $PROXYAPI_BASE_URL)\n"
           "  --app-key-file FILE\n"
           "                  read the app_key from FILE, which only its owner may read\n"

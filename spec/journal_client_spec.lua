@@ -189,3 +189,42 @@ describe("the module's lazy fields", function()
     assert.is_nil(proxyapi.no_such_field)
   end)
 end)
+
+describe("what became of a failed change", function()
+  local fake
+  before_each(function() fake = helper.start_fake() end)
+  after_each(function() fake:stop() end)
+
+  local function two_names()
+    local names = {}
+    for name in pairs(fake:accounts()) do
+      names[#names + 1] = name
+      if #names == 2 then break end
+    end
+    table.sort(names)
+    return names
+  end
+
+  it("is unknown when the request reached the server and the reply was lost", function()
+    local names = two_names()
+    local api = fake:client { retries = 0, batch_size = 1 }
+    fake:fault { path = "/openapi/whitelist-account/disable", action = "drop_reply", times = 1 }
+    local ok, err = api:disable_accounts(names)
+    assert.is_nil(ok)
+    assert.equal("unknown", err.outcome)
+    assert.same({ names[1] }, err.failed)
+    assert.same({ names[1] }, err.unknown) -- the fake applied it: the journal would say unknown too
+    assert.same({ names[2] }, err.succeeded)
+  end)
+
+  it("is failed when an answer refused it, and no name is unknown", function()
+    local names = two_names()
+    local api = fake:client { retries = 0 }
+    fake:fault { path = "/openapi/whitelist-account/disable", status = 400, times = 1 }
+    local ok, err = api:disable_accounts(names)
+    assert.is_nil(ok)
+    assert.equal("failed", err.outcome)
+    assert.same(names, err.failed)
+    assert.same({}, err.unknown)
+  end)
+end)

@@ -130,11 +130,15 @@ describe("metrics --listen in a child process", function()
       end
     end
 
-    -- the job, as a process (the inner shell execs pxlua; the outer keeps its status)
+    -- the command, as a process, with a profile "test" for the fake (the inner
+    -- shell execs pxlua; the outer keeps its status)
     local port = helper.refused_port()
-    local inner = string.format("echo $$ > %s/pid; exec env PROXYAPI_BASE_URL=%s PROXYAPI_APP_KEY=%s %s " ..
-      "spec/watch_child.lua metrics --listen 127.0.0.1:%d --min-interval 60", dir, fake.base_url, fake.app_key,
-      helper.PXLUA, port)
+    local cf = assert(io.open(dir .. "/config.lua", "w"))
+    cf:write(string.format("profiles = { test = { base_url = %q, app_key_env = 'FAKE_KEY' } }\n", fake.base_url))
+    cf:close()
+    local inner = string.format("echo $$ > %s/pid; exec env FAKE_KEY=%s XDG_STATE_HOME=%s/state %s scripts/proxyapi " ..
+      "--profile test --config %s/config.lua metrics --listen 127.0.0.1:%d --min-interval 60", dir, fake.app_key, dir,
+      helper.PXLUA, dir, port)
     os.execute(string.format("(sh -c %s > %s/out 2> %s/err; echo $? > %s/status) &", helper.quote(inner), dir, dir,
       dir))
     wait_for("the metrics server", function() return read(dir .. "/err"):find("serving http://127.0.0.1:" .. port) end)

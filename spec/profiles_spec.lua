@@ -288,6 +288,12 @@ print(b2:settings().paths.list_accounts)
     rc, _, err = command("--all-profiles accounts disable x", "BRAND2_KEY=K2brand2")
     assert.equal(2, rc)
     assert.matches("one profile at a time", err, 1, true)
+    -- and so do the jobs that change or hand out something
+    for _, job in ipairs { "rotate", "cap --threshold 1", "provision /dev/null", "pull-ips" } do
+      rc, _, err = command("--all-profiles " .. job, "BRAND2_KEY=K2brand2")
+      assert.equal(2, rc, job)
+      assert.matches("'" .. job:match("^%S+") .. "' works on one profile at a time", err, 1, true)
+    end
   end)
 
   it("runs a job over every profile into one JSON document, and as a table", function()

@@ -594,3 +594,21 @@ print(cjson.encode({ 1, 2 }), require("cjson.safe").decode("[") == nil, require(
     end)
   end)
 end)
+
+describe("pxlua with a journal it cannot use", function()
+  it("exits 2 with one line naming the file and --no-journal, before the script uses api", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. "/proxyapi && touch " .. dir .. "/proxyapi/journal.sqlite3 && chmod 644 "
+      .. dir .. "/proxyapi/journal.sqlite3"))
+    local p = io.popen(string.format("XDG_STATE_HOME=%s PROXYAPI_APP_KEY=k PROXYAPI_BASE_URL=http://127.0.0.1:9 %s "
+      .. "-e 'print(api)' 2>&1; echo \"rc=$?\"", dir, helper.PXLUA))
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. dir)
+    assert.matches("rc=2\n$", out)
+    assert.matches("can be read by group or others", out, 1, true)
+    assert.matches("--no-journal", out, 1, true)
+    assert.not_matches("traceback", out)
+  end)
+end)

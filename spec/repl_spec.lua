@@ -281,6 +281,17 @@ describe("the history", function()
     assert.is_true(session.remember("print('EnvKey')"))
     assert.is_nil(session.history) -- not a terminal: no history file
   end)
+
+  it("takes the key of the global client, wherever it came from (a profile, say)", function()
+    local env = {}
+    local session = repl.start(env, { getenv = function() end })
+    assert.is_true(session.remember("x = 'ProfKey55'")) -- no client yet
+    env.api = require("proxyapi").new { app_key = "ProfKey55", base_url = "http://127.0.0.1:9", proxy = false }
+    assert.is_false(session.remember("x = 'ProfKey55'"))
+    assert.is_false(session.remember("x = 'profkey55'")) -- every spelling the scrubber knows
+    assert.is_true(session.remember("x = 'ProfKey'"))
+    env.api:close()
+  end)
 end)
 
 describe("help", function()

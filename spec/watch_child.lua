@@ -34,11 +34,6 @@ local ctx = { out = io.stdout, err = io.stderr, stdin = io.stdin, format = os.ge
 local journal = os.getenv("WATCH_JOURNAL")
 ctx.api = proxyapi.new {
   proxy = false, journal = journal or false, dry_run = dry, retry_backoff = 0.05, timeout = 10,
-  on_request = function(info)
-    if ctx.on_request then
-      ctx.on_request(info)
-    end
-  end,
 }
 io.stdout:setvbuf("line")
 local code = job.run(ctx, args, { command_output = os.getenv("WATCH_COMMAND_OUTPUT") })

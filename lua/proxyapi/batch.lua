@@ -31,7 +31,7 @@ function batch.send(st, req, shape)
     req.fields[req.batch] = count == 1 and items[1] or concat(items, ",")
     local result, err = send.one(st, req, shape)
     if result == nil then
-      err.failed, err.succeeded = names, {}
+      err.failed, err.succeeded, err.unknown = names, {}, err.outcome == "unknown" and names or {}
       return nil, err
     end
     return result
@@ -61,16 +61,20 @@ function batch.send(st, req, shape)
   if raised ~= nil then
     error(raised, 0)
   end
-  local first_error, failed, succeeded = nil, {}, {}
+  local first_error, failed, succeeded, unknown = nil, {}, {}, {}
   for k = 1, nchunks do
-    local into = chunk_errors[k] and failed or succeeded
-    first_error = first_error or chunk_errors[k]
+    local err = chunk_errors[k]
+    first_error = first_error or err
     for i = (k - 1) * size + 1, k * size < count and k * size or count do
+      local into = err and failed or succeeded
       into[#into + 1] = names[i]
+      if err and err.outcome == "unknown" then
+        unknown[#unknown + 1] = names[i]
+      end
     end
   end
   if first_error then
-    first_error.failed, first_error.succeeded = failed, succeeded
+    first_error.failed, first_error.succeeded, first_error.unknown = failed, succeeded, unknown
     return nil, first_error
   end
   return true

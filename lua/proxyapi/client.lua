@@ -160,6 +160,23 @@ function client.profile(api)
   return st and st.profile, st and st.profile_settings or {}
 end
 
+--- Adds `fn` to what a client calls after each HTTP exchange (after its own
+-- `on_request`, if any): for jobs that observe a client they did not make,
+-- as `proxyapi metrics --listen` counts requests.
+-- @param api a client
+-- @tparam function fn function(info), as `on_request`
+function client.observe(api, fn)
+  local st = states[api]
+  if st == nil or type(fn) ~= "function" then
+    error("client.observe: a client and a function expected", 2)
+  end
+  local before = st.on_request
+  st.on_request = before and function(info)
+    before(info)
+    fn(info)
+  end or fn
+end
+
 --- The recorder of a client (its journal and outcome counts), for hosts
 -- that end its run or print its summary; nil for anything else.
 function client.recorder(api)

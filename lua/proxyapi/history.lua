@@ -54,6 +54,22 @@ function history.default_path()
   return store.state_path("history.sqlite3")
 end
 
+--- The database a profile's `history` setting names: a path, a table
+-- with `path`, or nil/true for `default_path()`; nil and why for anything else.
+-- @param setting
+-- @treturn string
+function history.path_of(setting)
+  if type(setting) == "table" then
+    setting = setting.path
+  end
+  if setting == nil or setting == true then
+    return history.default_path()
+  elseif type(setting) ~= "string" or setting == "" then
+    return nil, "history: a path expected, got " .. type(setting)
+  end
+  return setting
+end
+
 --- Opens a history database, protected like the journal.
 -- @tparam[opt] string|boolean path the file; nil or true: `default_path()`
 -- @tparam[opt] table opts `readonly`, `busy_timeout` (ms)

@@ -233,7 +233,8 @@ end
 -- `proxyapi.is_error(err)` tells it apart.
 -- @table Error
 -- @field kind "api" (code ~= 200), "http" (non-2xx status), "network", "timeout",
--- "protocol" (bad JSON, unexpected shape, reply too large) or "cancelled"
+-- "protocol" (bad JSON, unexpected shape, reply too large), "cancelled" (interrupted)
+-- or "journal" (the journal or the history could not be written: nothing was sent)
 -- @field code the API's code, for kind "api" (and "http" when the reply had one)
 -- @field status the HTTP status, where there was one
 -- @field msg the server's message or a description (the key scrubbed out)
@@ -241,6 +242,12 @@ end
 -- @field attempts how many times the request went out
 -- @field retryable whether trying again later may succeed
 -- @field failed for batches: every name (username for add) whose request failed
+-- @field succeeded for batches: every name whose request went through
+-- @field unknown for batches: the names of `failed` whose request may have reached
+-- the server (the journal's outcome "unknown")
+-- @field outcome for requests that change or hand out something: "failed" when it is
+-- known not to have been applied (an answer refused it, or it never left), "unknown"
+-- when it may have been; the journal records the same
 -- @field maybe_applied true when a request that is not retried failed after it may
 -- have reached the server (add, delete, extract_ips)
 -- @field retry_after seconds the server asked to wait, when over retry_max_wait

@@ -86,7 +86,13 @@ function pxlua.make_client(config)
     -- the script never called new: say which setting is wrong instead
     local _, msg, why = require("proxyapi.client").check_options(options)
     if why == nil then
-      error(api, 0)
+      -- the options are right, yet `new` refused: the journal cannot be
+      -- opened (group-readable, say), a configuration error too
+      local inner = type(api) == "string" and api:match("^bad argument #1 to 'new' %((.*)%)$")
+      if not inner then
+        error(api, 0)
+      end
+      error(errors.usage("cannot make the global 'api': " .. inner .. " (--no-journal runs without one)"), 0)
     elseif why.missing == "app_key" then
       error(errors.usage(NO_KEY), 0)
     elseif why.option then

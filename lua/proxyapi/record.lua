@@ -132,6 +132,9 @@ end
 -- and the entry reads back as unknown.
 function record.outcome(rec, entry, req, result, err, reached)
   local outcome = record.outcome_of(result, err, reached)
+  if err then
+    err.outcome = outcome -- what the journal says of it: "failed" or "unknown"
+  end
   local n = #accounts_of(req)
   rec.counts[outcome] = rec.counts[outcome] + (n > 0 and n or 1)
   if entry then

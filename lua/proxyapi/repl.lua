@@ -284,9 +284,21 @@ end
 function repl.start(env, options)
   options = options or {}
   local getenv = options.getenv or os.getenv
+  local known = repl.history_filter(getenv("PROXYAPI_APP_KEY"), key_file_secret(rawget(env, "arg")))
   local session = {
     history_size = repl.HISTORY_SIZE,
-    remember = repl.history_filter(getenv("PROXYAPI_APP_KEY"), key_file_secret(rawget(env, "arg"))),
+    -- and the key of the global client, wherever it came from (a profile's
+    -- key file or variable): its scrubber knows every spelling of it
+    remember = function(line)
+      local api = rawget(env, "api")
+      if type(api) == "userdata" then -- (scrub raises for anything but a client)
+        local ok, scrubbed = pcall(core.transfer.scrub, api, line)
+        if ok and scrubbed ~= line then
+          return false
+        end
+      end
+      return known(line)
+    end,
   }
   if options.tty then
     local path = repl.history_path(getenv)

@@ -67,14 +67,11 @@ end
 -- @return[2] nil
 -- @treturn[2] string what went wrong
 function watch.open_history(settings)
-  local h = settings and settings.history
-  if type(h) == "table" then
-    h = h.path
+  local path, err = history.path_of(settings and settings.history)
+  if path == nil then
+    return nil, err
   end
-  if h ~= nil and type(h) ~= "string" and h ~= true then
-    return nil, "history: a path expected, got " .. type(h)
-  end
-  return history.open(h)
+  return history.open(path)
 end
 
 -- The channels a firing of a rule is delivered on, in order.

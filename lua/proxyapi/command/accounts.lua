@@ -152,9 +152,14 @@ local function outcome_of(err, name)
   if err == nil then
     return "applied"
   end
+  for _, unknown in ipairs(type(err.unknown) == "table" and err.unknown or {}) do
+    if unknown == name then
+      return "unknown" -- it may have reached the server: the journal says so too
+    end
+  end
   for _, failed in ipairs(type(err.failed) == "table" and err.failed or { name }) do
     if failed == name then
-      return err.maybe_applied and "unknown" or "failed"
+      return (err.maybe_applied or err.outcome == "unknown") and "unknown" or "failed"
     end
   end
   return "applied"
@@ -172,7 +177,8 @@ local function call_each(ctx, member, targets, mode, secret, value)
     return generate.call(api, member, generate.arguments(member, ctx.parsed, given))
   end)
   for i, t in ipairs(targets) do
-    t.outcome = errs[i] == nil and "applied" or (errs[i].maybe_applied and "unknown" or "failed")
+    local err = errs[i]
+    t.outcome = err == nil and "applied" or ((err.maybe_applied or err.outcome == "unknown") and "unknown" or "failed")
     t.err = errs[i]
   end
   return errors.exit_code(results, errs)

@@ -9,7 +9,7 @@ local errors = require "proxyapi.errors"
 local options = require "proxyapi.options"
 local profiles = require "proxyapi.profiles"
 
-local ipairs, tostring, pcall, require, type = ipairs, tostring, pcall, require, type
+local ipairs, tostring, pcall, require = ipairs, tostring, pcall, require
 local format, lower, match = string.format, string.lower, string.match
 local execute = os.execute
 
@@ -88,7 +88,7 @@ function context.client(opts)
   local _, _, chose = profiles.resolve(opts, options.NAMES)
   local kept = chose and chose.settings and chose.settings.history
   if opts.history == true and kept then -- the profile's history database, as watch reads it
-    opts.history = type(kept) == "table" and kept.path or kept
+    opts.history = require("proxyapi.history").path_of(kept) or true
   end
   local api = proxyapi.new(opts)
   return api, chose or { settings = {} }

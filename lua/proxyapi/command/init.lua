@@ -163,7 +163,8 @@ local function run(argv, env, state)
     state.fake, g.fake = f, f
   end
   if g.all_profiles and (h.changes and not h.job or h.all_profiles == false) then
-    usage("--all-profiles runs reads, usage and the jobs; '" .. h.name .. "' changes one profile at a time")
+    usage("--all-profiles runs the reads, usage, report, history, watch and metrics; '" .. h.name ..
+      "' works on one profile at a time")
   end
   if h.changes and not parsed.no_journal then
     local j, err = require("proxyapi.journal").open(g.fake and g.fake.journal or true)

@@ -16,14 +16,15 @@ local DESCRIPTION = "Every endpoint of the proxy provider's API, and the automat
 
 local EPILOG = [[
 Global flags may also follow the command. The key and base URL come from
-the flags, an explicitly chosen profile (--profile, PROXYAPI_PROFILE), the
+--fake, an explicitly chosen profile (--profile, PROXYAPI_PROFILE), the
 environment (PROXYAPI_APP_KEY and PROXYAPI_BASE_URL), or the default profile
 of the config file ($XDG_CONFIG_HOME/proxyapi/config.lua), in that order.
 Exit status: 0 success, 1 a bug, 2 usage or configuration, 3 partial
 failure, 4 the API refused, 5 network, timeout, HTTP or protocol,
-130/143 interrupted. Run it under pxlua (`pxlua proxyapi ...`) for graceful
-interrupts (see proxyapi(1)): plain lua5.4 has no signal handler, so a
-Ctrl-C there stops at once (the journal still holds every intent).]]
+130/143 interrupted. The installed proxyapi runs under pxlua, which
+gives in-flight requests a grace on the first Ctrl-C or SIGTERM; under
+plain lua5.4 (scripts/proxyapi in a checkout) Ctrl-C stops at once and
+SIGTERM kills it (the journal still holds every intent).]]
 
 --- The global flags, and those that take a value: `hoist` moves them
 -- before the command.

@@ -137,9 +137,12 @@ local function per_account(ctx, member, accounts, args_of)
   return rows, errors.exit_code(results, errs)
 end
 
-local function history_rows(q, want_accounts)
+local function history_rows(ctx, q, want_accounts)
   local history = require "proxyapi.history"
-  local path = history.default_path()
+  local path, perr = history.path_of(ctx.settings and ctx.settings.history) -- the profile's, as sync writes it
+  if path == nil then
+    usage(perr)
+  end
   local f = io.open(path, "rb")
   if f == nil then
     usage("no history at " .. path .. ": run `proxyapi history sync` first")
@@ -175,7 +178,7 @@ function usage_cmd.run(ctx, parsed, spec)
   status = 0
   if parsed.history then
     local accounts
-    rows, accounts = history_rows({ base_host = host_of(ctx.api), from = from, to = to, username = user,
+    rows, accounts = history_rows(ctx, { base_host = host_of(ctx.api), from = from, to = to, username = user,
                                           per_account = grouped }, grouped or user)
     if user then
       local known = false

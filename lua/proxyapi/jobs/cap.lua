@@ -18,6 +18,7 @@ local cap = {
   name = "cap",
   script = "cap-traffic",
   summary = "Disable, or cap, the accounts whose traffic reached a threshold.",
+  all_profiles = false, -- it changes (or hands out) one profile at a time
 }
 
 local EPILOG = [[

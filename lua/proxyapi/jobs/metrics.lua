@@ -80,7 +80,7 @@ local function listen(ctx, args, opts)
   local requests = ctx.requests
   if not requests then
     requests = metrics.requests()
-    ctx.on_request = function(info) requests:observe(info) end
+    require("proxyapi.client").observe(ctx.api, function(info) requests:observe(info) end)
   end
   local profile, last_err = label_of(ctx), nil
   local ok, err = metrics_http.serve {

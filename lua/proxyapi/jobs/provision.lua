@@ -22,6 +22,7 @@ local provision = {
   name = "provision",
   script = "provision",
   summary = "Accounts from a CSV of username,password,remark,limit, idempotently.",
+  all_profiles = false, -- it changes (or hands out) one profile at a time
 }
 
 local EPILOG = [[

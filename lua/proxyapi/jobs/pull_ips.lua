@@ -17,6 +17,7 @@ local pull_ips = {
   name = "pull-ips",
   script = "pull-ips",
   summary = "Fresh proxy IPs for a location, as proxy URLs with an account's credentials.",
+  all_profiles = false, -- it changes (or hands out) one profile at a time
 }
 
 local EPILOG = [[

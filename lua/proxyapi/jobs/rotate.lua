@@ -19,6 +19,7 @@ local rotate = {
   name = "rotate",
   script = "rotate-passwords",
   summary = "New random passwords for all (or matching) accounts.",
+  all_profiles = false, -- it changes (or hands out) one profile at a time
 }
 
 local EPILOG = [[
