@@ -3,13 +3,10 @@
 ** cjson built in. It behaves like lua(1) where the two overlap (arg,
 ** ..., -e, -l, -i, -, --); see the README and `pxlua -h` for the rest.
 */
-#include <ctype.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -28,26 +25,15 @@
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
-#define PX_EXIT_USAGE 2
-
-static const char *progname = "pxlua";
 static lua_State *globalL = NULL;
 static int show_traceback = 0; /* --traceback: also for proxyapi's error objects */
 static int prompt_mode = 0;    /* the prompt: Ctrl-C ends one statement at once */
 static int error_status = 1;   /* the exit status of the last error reported */
 
-typedef struct px_options {
-  int interactive, version, help, exec, dry_run, fake, no_journal;
-  const char *base_url, *app_key_file, *timeout, *profile, *config;
-  int script;         /* index of the script in argv; argc when there is none */
-  const char *bad;    /* what was wrong with the command line */
-  const char *badarg; /* the argument it was about */
-} px_options;
-
 /* ---- messages ---- */
 
 void pxlua_message(const char *msg) {
-  fprintf(stderr, "%s: %s\n", progname, msg);
+  fprintf(stderr, "%s: %s\n", pxlua_progname(), msg);
   fflush(stderr);
 }
 
@@ -58,44 +44,6 @@ static int px_report(lua_State *L, int status) {
     lua_pop(L, 1);
   }
   return status;
-}
-
-static void px_usage(FILE *out) {
-  fprintf(out,
-          "usage: %s [options] [script [args...]]\n"
-          "  -e CODE         run CODE\n"
-          "  -l NAME         require NAME into global NAME (or -l G=NAME)\n"
-          "  -i              interactive prompt after the script\n"
-          "  -               read the script from standard input\n"
-          "  --              stop handling options\n"
-          "  --fake          run against a local fake of the provider's API (no key, no network)\n"
-          "  --dry-run       changes and extractions are printed (secrets hidden), not sent, and succeed\n"
-          "  --base-url URL  the API's base URL (default: $PROXYAPI_BASE_URL)\n"
-          "  --app-key-file FILE\n"
-          "                  read the app_key from FILE, which only its owner may read\n"
-          "                  (default: $PROXYAPI_APP_KEY)\n"
-          "  --timeout S     seconds per attempt of each API call\n"
-          "  --profile NAME  the profile NAME of the config file (default: $PROXYAPI_PROFILE)\n"
-          "  --config FILE   the config file (default: $XDG_CONFIG_HOME/proxyapi/config.lua)\n"
-          "  --no-journal    do not record changes in the journal\n"
-          "                  (default: $XDG_STATE_HOME/proxyapi/journal.sqlite3)\n"
-          "  --traceback     a traceback for proxyapi's errors too\n"
-          "  -v, --version   show the version\n"
-          "  -h, --help      show this help\n"
-          "Scripts see the globals proxyapi (the module) and api (a client).\n"
-          "Exit status: 0 success, 1 a bug in the script, 2 usage or configuration,\n"
-          "3 partial failure, 4 the API refused, 5 network, timeout, HTTP or protocol,\n"
-          "130/143 interrupted by SIGINT/SIGTERM.\n",
-          progname);
-}
-
-static int px_usage_error(const px_options *o) {
-  if (o->badarg != NULL)
-    fprintf(stderr, "%s: %s '%s'\n", progname, o->bad, o->badarg);
-  else
-    fprintf(stderr, "%s: %s\n", progname, o->bad);
-  fprintf(stderr, "usage: %s [options] [script [args...]] (%s -h for help)\n", progname, progname);
-  return PX_EXIT_USAGE;
 }
 
 /* ---- interrupts: stop new requests, let transfers finish, then stop ----
@@ -234,71 +182,7 @@ void pxlua_preload(lua_State *L) {
   lua_pop(L, 1);
 }
 
-/* ---- the command line ---- */
-
-static int px_takes_operand(const char *opt) {
-  return strcmp(opt, "--base-url") == 0 || strcmp(opt, "--app-key-file") == 0 ||
-         strcmp(opt, "--timeout") == 0 || strcmp(opt, "--profile") == 0 || strcmp(opt, "--config") == 0;
-}
-
-/* Checks the options up to the script; -e and -l run later, in order. */
-static int px_collect(char **argv, int argc, px_options *o) {
-  int i;
-  for (i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (a[0] != '-' || strcmp(a, "-") == 0)
-      break;
-    if (strcmp(a, "--") == 0) {
-      i++;
-      break;
-    }
-    if (px_takes_operand(a)) {
-      if (i + 1 >= argc) {
-        o->bad = "missing operand for", o->badarg = a;
-        return 0;
-      }
-      i++;
-      if (strcmp(a, "--base-url") == 0)
-        o->base_url = argv[i];
-      else if (strcmp(a, "--app-key-file") == 0)
-        o->app_key_file = argv[i];
-      else if (strcmp(a, "--profile") == 0)
-        o->profile = argv[i];
-      else if (strcmp(a, "--config") == 0)
-        o->config = argv[i];
-      else
-        o->timeout = argv[i];
-    } else if (strcmp(a, "--fake") == 0) {
-      o->fake = 1;
-    } else if (strcmp(a, "--dry-run") == 0) {
-      o->dry_run = 1;
-    } else if (strcmp(a, "--no-journal") == 0) {
-      o->no_journal = 1;
-    } else if (strcmp(a, "--traceback") == 0) {
-      show_traceback = 1;
-    } else if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
-      o->version = 1;
-    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      o->help = 1;
-    } else if (strcmp(a, "-i") == 0) {
-      o->interactive = o->version = 1;
-    } else if (a[1] == 'e' || a[1] == 'l') {
-      o->exec = 1;
-      if (a[2] == '\0') {
-        if (i + 1 >= argc) {
-          o->bad = "missing operand for", o->badarg = a;
-          return 0;
-        }
-        i++;
-      }
-    } else {
-      o->bad = "unrecognized option", o->badarg = a;
-      return 0;
-    }
-  }
-  o->script = i;
-  return 1;
-}
+/* ---- running the command line: arg, -e, -l, the script, LUA_INIT ---- */
 
 /* arg: the script at 0, its arguments after, the host and options before. */
 static void px_argtable(lua_State *L, char **argv, int argc, int script) {
@@ -344,7 +228,7 @@ static int px_runargs(lua_State *L, char **argv, int script) {
   int i;
   for (i = 1; i < script; i++) {
     const char *a = argv[i];
-    if (px_takes_operand(a)) {
+    if (pxlua_takes_operand(a)) {
       i++;
     } else if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
       const char *operand = a[2] != '\0' ? a + 2 : argv[++i];
@@ -417,7 +301,7 @@ static void px_host_function(lua_State *L, const char *name) {
 /* The configuration of the global `api` (flags win over the environment),
 ** made by proxyapi.pxlua.setup; a bad setting (a key file others can read)
 ** is a configuration error: status 2. */
-static int px_setup_host(lua_State *L, const px_options *o) {
+static int px_setup_host(lua_State *L, const pxlua_options *o) {
   px_host_function(L, "setup");
   lua_createtable(L, 0, 8);
   if (o->fake) {
@@ -471,32 +355,13 @@ static int px_finish(lua_State *L, int code) {
   return code;
 }
 
-static int px_valid_timeout(const char *s) {
-  char *end;
-  double v = strtod(s, &end);
-  return end != s && *end == '\0' && v > 0 && v < 1e9;
-}
-
-static int px_check_options(px_options *o) {
-  if (o->timeout != NULL && !px_valid_timeout(o->timeout)) {
-    o->bad = "bad number of seconds for --timeout:", o->badarg = o->timeout;
-    return 0;
-  }
-  if (o->fake &&
-      (o->base_url != NULL || o->app_key_file != NULL || o->profile != NULL || o->config != NULL)) {
-    o->bad = "--fake cannot be combined with --base-url, --app-key-file, --profile or --config";
-    return 0;
-  }
-  return 1;
-}
-
 static int px_exit(lua_State *L, int code) {
   lua_pushinteger(L, code);
   return 1;
 }
 
 /* -e, -l, the script, the prompt; returns the exit status. */
-static int px_run(lua_State *L, const px_options *o, char **argv, int argc) {
+static int px_run(lua_State *L, const pxlua_options *o, char **argv, int argc) {
   if (px_luainit(L) != LUA_OK || !px_runargs(L, argv, o->script))
     return error_status;
   if (o->script < argc && px_handle_script(L, argv, argc, o->script) != LUA_OK)
@@ -522,14 +387,12 @@ static int px_run(lua_State *L, const px_options *o, char **argv, int argc) {
 static int px_main(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
-  px_options o;
-  memset(&o, 0, sizeof o);
-  if (argv[0] != NULL && argv[0][0] != '\0')
-    progname = argv[0];
-  if (!px_collect(argv, argc, &o) || !px_check_options(&o))
-    return px_exit(L, px_usage_error(&o));
+  pxlua_options o;
+  if (!pxlua_parse_args(argv, argc, &o))
+    return px_exit(L, pxlua_usage_error(&o));
+  show_traceback = o.traceback;
   if (o.help) {
-    px_usage(stdout);
+    pxlua_usage(stdout);
     return px_exit(L, 0);
   }
   luaL_checkversion(L);
@@ -543,7 +406,7 @@ static int px_main(lua_State *L) {
   if (o.version)
     px_print_version(L);
   if (px_report(L, px_setup_host(L, &o)) != LUA_OK)
-    return px_exit(L, PX_EXIT_USAGE);
+    return px_exit(L, PXLUA_EXIT_USAGE);
   return px_exit(L, px_finish(L, px_run(L, &o, argv, argc)));
 }
 

@@ -97,6 +97,7 @@ build = {
     ["proxyapi.jobs.secrets"] = "lua/proxyapi/jobs/secrets.lua",
     ["proxyapi.jobs.watch"] = "lua/proxyapi/jobs/watch.lua",
     ["proxyapi.journal"] = "lua/proxyapi/journal.lua",
+    ["proxyapi.keep"] = "lua/proxyapi/keep.lua",
     ["proxyapi.metrics"] = "lua/proxyapi/metrics.lua",
     ["proxyapi.metrics_http"] = "lua/proxyapi/metrics_http.lua",
     ["proxyapi.net"] = "lua/proxyapi/net.lua",
