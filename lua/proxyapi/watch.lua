@@ -60,14 +60,19 @@ function watch.now(opts)
   return math.floor(now)
 end
 
---- Opens the history a profile names: `settings.history` is a path, or
+--- Opens the history a job uses: `path` (its `--history`) when given,
+-- else the one the profile names: `settings.history` is a path, or
 -- `{ path = … }`, or absent (`history.default_path()`).
 -- @tparam[opt] table settings the profile's table
+-- @tparam[opt] string path the job's own choice
 -- @return a history
 -- @return[2] nil
 -- @treturn[2] string what went wrong
-function watch.open_history(settings)
-  local path, err = history.path_of(settings and settings.history)
+function watch.open_history(settings, path)
+  local err
+  if path == nil then
+    path, err = history.path_of(settings and settings.history)
+  end
   if path == nil then
     return nil, err
   end

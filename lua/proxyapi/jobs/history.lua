@@ -59,12 +59,7 @@ local function sync(ctx, args)
   end
   local to = args.to or os_date("%Y-%m-%d", now)
   local window = { to = to, from = args.from, days = not args.from and (args.days or 7) or nil }
-  local h, herr
-  if args.history then
-    h, herr = require("proxyapi.history").open(args.history)
-  else
-    h, herr = watch.open_history(ctx.settings)
-  end
+  local h, herr = watch.open_history(ctx.settings, args.history)
   if not h then
     ctx.err:write("proxyapi history sync: ", tostring(herr), "\n")
     return 2

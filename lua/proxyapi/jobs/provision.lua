@@ -9,7 +9,6 @@ local common = require "proxyapi.jobs.common"
 local errors = require "proxyapi.errors"
 local output = require "proxyapi.output"
 local plan = require "proxyapi.jobs.provision_plan"
-local resume = require "proxyapi.jobs.resume"
 local secrets = require "proxyapi.jobs.secrets"
 
 local ipairs, pairs, tostring = ipairs, pairs, tostring
@@ -163,20 +162,11 @@ function provision.run(ctx, args)
   for _, b in ipairs(bad) do
     ctx.err:write(format("%s:%d: %s\n", path, b.line, b.problem))
   end
-  local prior
-  if args.resume then
-    local msg
-    prior, msg = resume.load(ctx, args.resume)
-    if prior == nil then
-      say("%s", msg)
-      return 2
-    end
+  local started, status = secrets.begin(ctx, args, NAME, say)
+  if not started then
+    return status
   end
-  local sink = secrets.open(ctx, args.output, NAME)
-  local accounts, err = ctx.api:list_accounts()
-  if not accounts then
-    return common.fail(ctx, NAME, err)
-  end
+  local prior, sink, accounts = started.prior, started.sink, started.accounts
   local p = plan.make(rows, accounts, prior, { max_changes = args.max_changes, length = args.length or 16 })
   local ok, werr = sink:plan(p.credentials)
   if not ok then
@@ -207,16 +197,11 @@ function provision.run(ctx, args)
   end
   local line, counts = summary(ctx, p, failures, #bad)
   if ctx.format == "json" then
-    local list = {}
-    for i, cred in ipairs(p.credentials) do
-      list[i] = { username = cred.username, outcome = cred.outcome,
-                  password = not sink:to_file() and cred.password or nil }
-    end
-    counts.dry_run, counts.credentials, counts.bad = ctx.dry_run, output.array(list), output.array(bad)
+    counts.dry_run, counts.credentials, counts.bad = ctx.dry_run, sink:listed(p.credentials), output.array(bad)
     ctx.out:write(output.json(counts), "\n")
   end
   say("%s", line)
-  local status = all.n > 0 and errors.exit_code({ n = all.n }, all.errs) or 0
+  status = all.n > 0 and errors.exit_code({ n = all.n }, all.errs) or 0
   if #bad > 0 then
     if #rows == 0 then
       return 2

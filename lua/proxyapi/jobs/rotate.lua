@@ -136,21 +136,12 @@ function rotate.run(ctx, args)
     say("--resume takes the run's own --match; leave --match out")
     return 2
   end
-  local prior
-  if args.resume then
-    local msg
-    prior, msg = resume.load(ctx, args.resume)
-    if prior == nil then
-      say("%s", msg)
-      return 2
-    end
+  local started, status = secrets.begin(ctx, args, NAME, say)
+  if not started then
+    return status
   end
-  local sink = secrets.open(ctx, args.output, NAME)
-  local accounts, err = ctx.api:list_accounts()
-  if not accounts then
-    return common.fail(ctx, NAME, err)
-  end
-  local rows, left = plan(args, accounts, prior, say)
+  local prior, sink = started.prior, started.sink
+  local rows, left = plan(args, started.accounts, prior, say)
   if #rows == 0 and left == 0 then
     say("no account matches")
     return 0
@@ -187,18 +178,13 @@ function rotate.run(ctx, args)
     end
   end
   if ctx.format == "json" then
-    local list = {}
-    for i, row in ipairs(rows) do
-      list[i] = { username = row.username, outcome = row.outcome,
-                  password = not sink:to_file() and row.password or nil }
-    end
     ctx.out:write(output.json { dry_run = ctx.dry_run, run = common.run_id(ctx), resumed = prior and prior.runs,
-                                output = sink:to_file() and args.output or nil, accounts = output.array(list),
+                                output = sink:to_file() and args.output or nil, accounts = sink:listed(rows),
                                 left = left }, "\n")
   end
   local text = summary(ctx, rows, left, prior and prior.runs or {})
   say("%s", text)
-  local status = errors.exit_code(results, errs)
+  status = errors.exit_code(results, errs)
   if status == 0 and (left > 0 or not fine) then
     status = 3
   end

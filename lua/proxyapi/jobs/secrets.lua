@@ -11,6 +11,8 @@
 
 local core = require "proxyapi.core"
 local output = require "proxyapi.output"
+local common = require "proxyapi.jobs.common"
+local resume = require "proxyapi.jobs.resume"
 
 local setmetatable, ipairs, tostring = setmetatable, ipairs, tostring
 local format, match, concat = string.format, string.match, table.concat
@@ -113,6 +115,28 @@ function secrets.open(ctx, path, name)
   return sink
 end
 
+--- What a job that sets secrets does before it plans: loads the run
+-- `--resume` names, opens the sink for `--output` and lists the accounts.
+-- Returns `{ prior =, sink =, accounts = }`, or nil and the exit status
+-- (the reason said with `say`, or written by common.fail).
+function secrets.begin(ctx, args, name, say)
+  local prior
+  if args.resume then
+    local msg
+    prior, msg = resume.load(ctx, args.resume)
+    if prior == nil then
+      say("%s", msg)
+      return nil, 2
+    end
+  end
+  local sink = secrets.open(ctx, args.output, name)
+  local accounts, err = ctx.api:list_accounts()
+  if not accounts then
+    return nil, common.fail(ctx, name, err)
+  end
+  return { prior = prior, sink = sink, accounts = accounts }
+end
+
 --- Whether the rows go to a file.
 function Sink:to_file()
   return self.path ~= nil
@@ -163,6 +187,16 @@ function Sink:settled(row)
   if self.stream then
     self.ctx.out:write(csv_line(row))
   end
+end
+
+--- The rows for a job's JSON document: username and outcome, and the
+-- password unless a file holds them.
+function Sink:listed(rows)
+  local list = {}
+  for i, row in ipairs(rows) do
+    list[i] = { username = row.username, outcome = row.outcome, password = not self.path and row.password or nil }
+  end
+  return output.array(list)
 end
 
 --- The last rewrite, with the final outcomes. Returns true, or nil and a message.

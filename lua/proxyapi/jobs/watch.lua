@@ -101,12 +101,7 @@ end
 --- Runs the job; `opts` (for specs and hosts) go to `watch.round` (`now`, `notifier`, `command_output`).
 function job.run(ctx, args, opts)
   opts = opts or {}
-  local h, herr
-  if args.history then
-    h, herr = require("proxyapi.history").open(args.history)
-  else
-    h, herr = watch.open_history(ctx.settings)
-  end
+  local h, herr = watch.open_history(ctx.settings, args.history)
   if not h then
     ctx.err:write("proxyapi watch: ", tostring(herr), "\n")
     return 2
