@@ -29,6 +29,9 @@
 
 #define PX_CLIENT_TYPE "proxyapi.Client"
 
+/* The error a stop hook raises, as lua.c's does: the decoder lets it through. */
+#define PX_INTERRUPTED "interrupted!"
+
 /*
 ** The upvalue of every core function that reads JSON: the decode function
 ** of a private cjson instance, so that a user's cjson settings never

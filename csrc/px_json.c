@@ -59,12 +59,12 @@ void px_cjson_pushnull(lua_State *L, void *p) {
 #endif
 
 /* lua.c's Ctrl-C handler (and pxlua's stop hook) stop a script by a hook
-** that raises "interrupted!" (removing itself first): when it fires inside
+** that raises PX_INTERRUPTED (removing itself first): when it fires inside
 ** the decoder, the decoder's pcall must not turn it into a bad reply. No
 ** error of cjson's reads like that. */
 static int px_json_stopped(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
-  return msg != NULL && strcmp(msg, "interrupted!") == 0;
+  return msg != NULL && strcmp(msg, PX_INTERRUPTED) == 0;
 }
 
 int px_json_decode(lua_State *L, int idx) {

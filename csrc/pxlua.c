@@ -57,7 +57,7 @@ static int px_report(lua_State *L, int status) {
 static void px_stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   /* the hook stays: a script that catches the error is stopped again */
-  luaL_error(L, "interrupted!");
+  luaL_error(L, "%s", PX_INTERRUPTED);
 }
 
 static void px_stop_lua(int sig) {
