@@ -6,11 +6,13 @@
 
 local driver = require "luasql.sqlite3"
 local core = require "proxyapi.core"
+local sql = require "proxyapi.store_sql"
 
-local type, select, error, pcall, next, ipairs = type, select, error, pcall, next, ipairs
+local type, error, pcall, next, ipairs = type, error, pcall, next, ipairs
 local setmetatable, getmetatable = setmetatable, getmetatable
-local format, gsub, find, byte, sub = string.format, string.gsub, string.find, string.byte, string.sub
-local math_type, tointeger = math.type, math.tointeger
+local format, gsub, byte, sub = string.format, string.gsub, string.byte, string.sub
+local tointeger = math.tointeger
+local shown = sql.shown
 local pack, unpack = table.pack, table.unpack
 
 local store = {}
@@ -18,76 +20,11 @@ local store = {}
 --- How long a statement waits for another process's lock, in ms.
 store.BUSY_TIMEOUT = 5000
 
-local HEX = {}
-for i = 0, 255 do
-  HEX[string.char(i)] = format("%02X", i)
-end
-
-local function shown(v)
-  return math_type(v) or type(v)
-end
-
-local function integer_literal(v, i)
-  local n = math_type(v) and tointeger(v)
-  if not n then
-    error(format("proxyapi.store: value #%d: integer expected, got %s", i,
-                 math_type(v) == "float" and "a number without an integer value" or shown(v)), 0)
-  end
-  return format("%d", n)
-end
-
-local function text_literal(conn, v, i)
-  if type(v) ~= "string" then
-    error(format("proxyapi.store: value #%d: string expected, got %s", i, shown(v)), 0)
-  end
-  -- conn:escape stops at a NUL byte (it is SQLite's %q); a blob cast to
-  -- text keeps every byte
-  if find(v, "\0", 1, true) then
-    return "CAST(X'" .. gsub(v, ".", HEX) .. "' AS TEXT)"
-  end
-  local escaped = conn:escape(v)
-  if escaped == nil then
-    error("proxyapi.store: not enough memory", 0)
-  end
-  return "'" .. escaped .. "'"
-end
-
---- Fills in a statement template: `%d` takes an integer (a float only
--- when it has an exact integer value), `%s` a string, either takes nil
--- (NULL); `%%` is a percent sign. Anything else raises: values that
--- are neither are the caller's bug, never quietly converted.
--- @param conn a LuaSQL connection (its `escape` quotes strings)
--- @tparam string template SQL with placeholders
--- @param ... one value per placeholder
--- @treturn string the statement
--- @raise on a value of the wrong type, or a count that does not match
--- @usage store.format(conn, "SELECT * FROM runs WHERE id = %d AND user = %s", 5, "o'neil")
--- --> "SELECT * FROM runs WHERE id = 5 AND user = 'o''neil'"
-function store.format(conn, template, ...)
-  local n, values, used = select("#", ...), { ... }, 0
-  local sql = gsub(template, "%%(.?)", function(c)
-    if c == "%" then
-      return "%"
-    end
-    used = used + 1
-    if used > n then
-      error(format("proxyapi.store: the template wants more than the %d values given", n), 0)
-    end
-    local v = values[used]
-    if c ~= "d" and c ~= "s" then
-      error("proxyapi.store: unknown placeholder '%" .. c .. "' in a template", 0)
-    elseif v == nil then
-      return "NULL"
-    elseif c == "d" then
-      return integer_literal(v, used)
-    end
-    return text_literal(conn, v, used)
-  end)
-  if used ~= n then
-    error(format("proxyapi.store: the template takes %d values, %d given", used, n), 0)
-  end
-  return sql
-end
+--- Fills in a statement template: the one place SQL is built
+-- (proxyapi.store_sql: strings quoted with the connection's `escape`,
+-- integers written with `%d`).
+-- @function format
+store.format = sql.format
 
 local Store = {}
 Store.__index = Store
@@ -312,8 +249,8 @@ local function prepare_files(path, what, readonly)
   return true
 end
 
-local function pragma(self, sql)
-  local _, value = next(self:query(sql)[1] or {})
+local function pragma(self, statement)
+  local _, value = next(self:query(statement)[1] or {})
   return value
 end
 
