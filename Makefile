@@ -30,7 +30,7 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -DPX_USE_READLINE -DPX_PRIVATE_C
              $(PKG_CFLAGS) -Icsrc
 
 # the C core (proxyapi.core) and the host around it
-CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_transfer.c csrc/px_result.c csrc/px_request.c csrc/px_json.c csrc/px_normalise.c csrc/px_scrub.c csrc/px_os.c csrc/px_spawn.c
+CORE_SRC := csrc/px_core.c csrc/px_client.c csrc/px_transfer.c csrc/px_result.c csrc/px_request.c csrc/px_json.c csrc/px_normalise.c csrc/px_scan.c csrc/px_scrub.c csrc/px_os.c csrc/px_spawn.c
 HOST_SRC := csrc/pxlua.c csrc/pxlua_args.c csrc/pxlua_fake.c csrc/pxlua_repl.c
 LUA_SRC  := $(sort $(wildcard lua/proxyapi/*.lua lua/proxyapi/*/*.lua))
 # module name = path under lua/ with / as . (init.lua names its folder)

@@ -8,6 +8,7 @@
 **   px_request.c    a request value as a query string or a JSON body
 **   px_json.c       reply decoding (a private cjson) and the JSON writer
 **   px_normalise.c  decoded replies made the way users expect them
+**   px_scan.c       which members of a large reply need that (px_scan.h)
 **   px_scrub.c      the app_key removed from any text, in every spelling
 **   px_os.c         private files and folders, stat, fsync, user and host
 **   px_spawn.c      a command run without a shell (watch's notify)

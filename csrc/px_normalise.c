@@ -1,24 +1,11 @@
 /*
 ** px_normalise.c: decoded replies made the way users expect them.
 **
-** lua-cjson 2.1 reads every number as a float and keeps JSON nulls as a
-** sentinel; users expect whole numbers as integers, nulls as absent
-** fields and dense arrays. Walking the whole decoded tree to find them
-** costs up to a fifth of the decoding (a 200 KB city list holds numbers
-** in one place), so the JSON text is read first: a scan that skips
-** strings with memchr lists the members that hold a number, a null, or a
-** container with such members below it, and only those are visited in
-** the tree.
-**
-** The list must stay small next to the tree, whatever the reply: an
-** array's own numbers and nulls are not listed (its items are walked
-** instead), nor are an object's past the first few; a container that is
-** short, has an escaped key, or mostly needs work anyway is walked whole,
-** and nothing inside it is listed (once a long one is seen to be such,
-** its entries are dropped at once). Past 1/PX_FIX_SHARE of the text's
-** size the list is dropped and the whole tree walked. Entries past the
-** first few live in a buffer realloc'ed with Lua's allocator, freed as
-** soon as the work is done.
+** lua-cjson keeps JSON nulls as a sentinel (and, outside the private
+** build, reads every number as a float); users expect whole numbers as
+** integers, nulls as absent fields and dense arrays. Small replies are
+** walked whole; in large ones only the members the scan of the text
+** lists (px_scan.c) are visited.
 */
 #include <math.h>
 #include <stddef.h>
@@ -26,19 +13,11 @@
 #include <string.h>
 
 #include "px.h"
+#include "px_scan.h"
 
-#define PX_MAX_DEPTH 1000
 /* smaller replies are walked whole: reading the text first pays off on
 ** large trees only */
 #define PX_SCAN_FROM 4096
-/* a container this short (in bytes of text) is walked whole when it needs work */
-#define PX_SMALL 256
-/* a container walked whole after this many members, if most need work */
-#define PX_EARLY 64
-/* an object's numbers and nulls listed one by one, at most; then all of its members are visited */
-#define PX_LEAF_FIXES 16
-/* the entries take at most 1/PX_FIX_SHARE of the text's size */
-#define PX_FIX_SHARE 8
 
 /* ---- the walk: of the whole tree (deep), or of a table's own members ---- */
 
@@ -143,304 +122,6 @@ static const char *px_normalise_value(lua_State *L, int idx, int depth, int *cha
   }
 }
 
-/* ---- reading the text: where the tree needs work ---- */
-
-enum { PX_NONE, PX_NUMBER, PX_NULL, PX_OBJECT, PX_ARRAY, PX_WHOLE };
-
-/* A container whose own members are all visited, besides its entries,
-** for their numbers and nulls. */
-#define PX_F_LEAVES 1
-
-/* A member that needs work. Entries are in post-order: a container's
-** entry follows the `size` entries of its subtree, so a member is only
-** recorded once its value has turned out to need work. */
-typedef struct px_fix {
-  uint32_t at; /* an object's member: its key's offset in the text; an array's item: its index */
-  uint32_t keylen;
-  int32_t size;
-  uint8_t kind, flags;
-} px_fix;
-
-/* The entries past the first PX_LOCAL_FIXES: realloc'ed with Lua's
-** allocator (freed at once, not left to the collector), in a userdata so
-** that an error frees them too. */
-typedef struct px_fixes {
-  px_fix *fix;
-  size_t cap;
-} px_fixes;
-
-#define PX_FIXES_TYPE "proxyapi.fixes"
-#define PX_LOCAL_FIXES 64
-
-typedef struct px_level px_level;
-
-typedef struct px_scan {
-  lua_State *L;
-  const char *text;
-  px_fix *fix; /* `local`, or the box's */
-  int n, cap, limit;
-  int slot;              /* the box's stack slot */
-  px_fixes *box;         /* NULL until `local` is full */
-  const px_level *quiet; /* a container to walk whole: nothing is recorded inside it */
-  int full;              /* the entries would pass `limit`: the whole tree is walked instead */
-  px_fix local[PX_LOCAL_FIXES];
-} px_scan;
-
-/* A container open during the scan. */
-struct px_level {
-  uint8_t is_array, expect_key, key_escaped, escapes, flags;
-  int first;                             /* the entries recorded before it opened */
-  uint32_t index, key, keylen;           /* the current item's position, the current member's key */
-  size_t start;                          /* its offset in the text */
-  size_t idle;                           /* bytes of its members that are containers needing no work */
-  int members, leaves, wholes, targeted; /* all of them; numbers and nulls; walked whole; with entries */
-};
-
-static px_fix *px_fixes_realloc(lua_State *L, px_fixes *b, size_t cap) {
-  void *ud;
-  lua_Alloc alloc = lua_getallocf(L, &ud);
-  px_fix *fix = alloc(ud, b->fix, b->cap * sizeof *fix, cap * sizeof *fix);
-  if (fix != NULL || cap == 0) {
-    b->fix = fix;
-    b->cap = cap;
-  }
-  return fix;
-}
-
-/* __gc of the box */
-static int px_fixes_close(lua_State *L) {
-  px_fixes_realloc(L, luaL_checkudata(L, 1, PX_FIXES_TYPE), 0);
-  return 0;
-}
-
-/* Room for one more entry; 0 when `limit` (or the memory) is reached. */
-static int px_grow(px_scan *s) {
-  lua_State *L = s->L;
-  px_fixes *b = s->box;
-  px_fix *grown;
-  int cap = s->cap > s->limit / 2 ? s->limit : s->cap * 2;
-  if (cap <= s->cap)
-    return 0;
-  if (b == NULL) { /* made empty first: a memory error leaves nothing half-made */
-    b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    if (luaL_newmetatable(L, PX_FIXES_TYPE)) {
-      lua_pushcfunction(L, px_fixes_close);
-      lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
-    lua_replace(L, s->slot);
-    s->box = b;
-  }
-  grown = px_fixes_realloc(L, b, (size_t)cap);
-  if (grown == NULL)
-    return 0;
-  if (s->fix == s->local)
-    memcpy(grown, s->local, (size_t)s->n * sizeof *grown);
-  s->fix = grown;
-  s->cap = cap;
-  return 1;
-}
-
-/* Records a member whose value needs work, after its subtree. */
-static void px_record(px_scan *s, px_level *at, int kind, int before, int flags) {
-  px_fix *f;
-  at->escapes |= at->key_escaped && !at->is_array;
-  if (s->n == s->cap && !px_grow(s)) {
-    s->full = 1;
-    return;
-  }
-  f = &s->fix[s->n];
-  f->at = at->is_array ? at->index : at->key;
-  f->keylen = at->keylen;
-  f->kind = (uint8_t)kind;
-  f->flags = (uint8_t)flags;
-  f->size = s->n - before;
-  s->n++;
-}
-
-/* Whether walking the container whole costs about what its entries
-** would: no member needs a visit of its own subtree, and most need work. */
-static int px_mostly_work(const px_level *at) {
-  return at->targeted == 0 && at->idle <= PX_SMALL && (at->leaves + at->wholes) * 2 >= at->members;
-}
-
-/* A value of kind `kind` ended inside `at` (its subtree's entries start
-** at `before`; `span`: a container's length in the text). */
-static void px_value(px_scan *s, px_level *at, int kind, int before, int flags, size_t span) {
-  if (s->quiet != NULL)
-    return;
-  at->members++;
-  if (kind == PX_NONE) {
-    at->idle += span;
-    return;
-  }
-  if (kind == PX_NUMBER || kind == PX_NULL) {
-    /* rawgeti over an array's items costs less than an entry each */
-    if (++at->leaves > PX_LEAF_FIXES || at->is_array)
-      at->flags |= PX_F_LEAVES;
-    else
-      px_record(s, at, kind, before, flags);
-  } else {
-    *(kind == PX_WHOLE ? &at->wholes : &at->targeted) += 1;
-    px_record(s, at, kind, before, flags);
-  }
-  if (at->members >= PX_EARLY && px_mostly_work(at)) { /* it will be walked whole */
-    s->n = at->first;
-    s->quiet = at;
-  }
-}
-
-/* The kind of the container `at` that just closed (`span` bytes long). It
-** is walked whole when the text's keys are not the table's (escapes), when
-** it is short, or when most of it needs work. */
-static int px_close(px_scan *s, const px_level *at, size_t span) {
-  if (s->quiet != NULL) {
-    if (s->quiet != at)
-      return PX_NONE;
-    s->quiet = NULL;
-    return PX_WHOLE;
-  }
-  if (s->n == at->first && at->flags == 0)
-    return PX_NONE;
-  if (at->escapes || span <= PX_SMALL || px_mostly_work(at)) {
-    s->n = at->first;
-    return PX_WHOLE;
-  }
-  return at->is_array ? PX_ARRAY : PX_OBJECT;
-}
-
-/* Nonzero when one of the 8 bytes of x is b (the classic SWAR test). */
-static uint64_t px_has_byte(uint64_t x, unsigned char b) {
-  uint64_t y = x ^ (0x0101010101010101ULL * b);
-  return (y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL;
-}
-
-/* p after an opening quote; returns the position after the closing one,
-** and whether the string has an escape. Eight bytes at a time up to the
-** next quote or backslash: the lowest flagged byte is always a true one. */
-static const char *px_skip_string(const char *p, const char *end, int *escaped) {
-  *escaped = 0;
-  for (;;) {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (end - p >= 8) {
-      uint64_t word, found;
-      memcpy(&word, p, sizeof word);
-      found = px_has_byte(word, '"') | px_has_byte(word, '\\');
-      if (found != 0) {
-        p += __builtin_ctzll(found) / 8;
-        break;
-      }
-      p += 8;
-    }
-#endif
-    while (p < end && *p != '"' && *p != '\\')
-      p++;
-    if (p >= end)
-      return end;
-    if (*p == '"')
-      return p + 1;
-    *escaped = 1;
-    p += 2;
-  }
-}
-
-/*
-** Reads the text of a valid JSON document (cjson has parsed it) in one
-** loop over an explicit stack of open containers. Returns the root's
-** kind (and its flags), or -1 for text it does not understand or for
-** entries past the limit.
-*/
-static int px_scan_text(px_scan *s, const char *p, const char *end, int *root_flags) {
-  px_level levels[PX_MAX_DEPTH + 2];
-  px_level *at = &levels[0]; /* the root: a pseudo-array of one item */
-  int root = PX_NONE;
-  memset(at, 0, sizeof *at);
-  at->is_array = 1;
-  while (p < end && !s->full) {
-    int kind = PX_NONE, escaped;
-    const char *start = p;
-    switch (*p) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-    case ':':
-      p++;
-      continue;
-    case ',':
-      at->expect_key = !at->is_array;
-      p++;
-      continue;
-    case '"':
-      p = px_skip_string(p + 1, end, &escaped);
-      if (at->expect_key) {
-        at->key = (uint32_t)(start + 1 - s->text);
-        at->keylen = (uint32_t)(p - 1 - (start + 1));
-        at->key_escaped = (uint8_t)escaped;
-        at->expect_key = 0;
-        continue;
-      }
-      break;
-    case '{':
-    case '[':
-      if (at - levels > PX_MAX_DEPTH)
-        return -1;
-      at->index += at->is_array;
-      at++;
-      memset(at, 0, sizeof *at);
-      at->is_array = *p == '[';
-      at->expect_key = !at->is_array;
-      at->first = s->n;
-      at->start = (size_t)(p - s->text);
-      p++;
-      continue;
-    case '}':
-    case ']': {
-      int closed, first = at->first, flags = at->flags;
-      size_t span = (size_t)(p + 1 - s->text) - at->start;
-      if (at == levels || at->is_array != (*p == ']'))
-        return -1;
-      closed = px_close(s, at, span);
-      at--;
-      p++;
-      if (at == levels) {
-        *root_flags = flags;
-        root = closed;
-      } else {
-        px_value(s, at, closed, first, flags, closed == PX_NONE ? span : 0);
-      }
-      continue;
-    }
-    case 't':
-      p += 4;
-      break;
-    case 'f':
-      p += 5;
-      break;
-    case 'n':
-      kind = PX_NULL;
-      p += 4;
-      break;
-    default:
-      kind = PX_NUMBER;
-      while (p < end &&
-             ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E'))
-        p++;
-      if (p == start)
-        return -1;
-    }
-    /* a scalar value ended */
-    if (at == levels)
-      root = kind;
-    else {
-      at->index += at->is_array;
-      px_value(s, at, kind, s->n, 0, 0);
-    }
-  }
-  return at == levels && !s->full ? root : -1;
-}
-
 /* ---- doing the work the text asked for ---- */
 
 /* Applies the entries fix[0 .. count) to the table at t, last first: in
@@ -488,18 +169,10 @@ const char *px_normalise(lua_State *L, int idx, const char *text, size_t len) {
   px_scan s;
   int kind, flags = 0, changed = 0;
   const char *err;
-  size_t limit = len / PX_FIX_SHARE / sizeof(px_fix);
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) != LUA_TTABLE || len < PX_SCAN_FROM || len > UINT32_MAX)
     return px_normalise_value(L, idx, 0, &changed);
-  memset(&s, 0, offsetof(px_scan, local));
-  s.L = L;
-  s.text = text;
-  s.fix = s.local;
-  s.cap = PX_LOCAL_FIXES;
-  s.limit = limit < PX_LOCAL_FIXES ? PX_LOCAL_FIXES : (int)limit; /* len <= UINT32_MAX: it fits */
-  lua_pushnil(L);                                                 /* the slot of the entries' box */
-  s.slot = lua_gettop(L);
+  px_scan_begin(&s, L, text, len);
   kind = px_scan_text(&s, text, text + len, &flags);
   if (kind < 0 || kind == PX_WHOLE) /* -1: never expected, or too many entries: walk it all */
     err = px_normalise_value(L, idx, 0, &changed);
@@ -507,8 +180,6 @@ const char *px_normalise(lua_State *L, int idx, const char *text, size_t len) {
     err = px_apply(L, idx, s.fix, s.n, kind == PX_ARRAY, flags, text, 0);
   else
     err = NULL;
-  if (s.box != NULL) /* now rather than at the next collection */
-    px_fixes_realloc(L, s.box, 0);
-  lua_remove(L, s.slot);
+  px_scan_end(&s);
   return err;
 }

@@ -34,7 +34,7 @@ build = {
   type = "builtin",
   modules = {
     ["proxyapi.core"] = {
-      sources = { "csrc/px_core.c", "csrc/px_client.c", "csrc/px_transfer.c", "csrc/px_result.c", "csrc/px_request.c", "csrc/px_json.c", "csrc/px_normalise.c", "csrc/px_scrub.c", "csrc/px_os.c", "csrc/px_spawn.c" },
+      sources = { "csrc/px_core.c", "csrc/px_client.c", "csrc/px_transfer.c", "csrc/px_result.c", "csrc/px_request.c", "csrc/px_json.c", "csrc/px_normalise.c", "csrc/px_scan.c", "csrc/px_scrub.c", "csrc/px_os.c", "csrc/px_spawn.c" },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "csrc", "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

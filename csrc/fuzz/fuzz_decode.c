@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #ifndef PAD_TO
 #define PAD_TO 4096 /* PX_SCAN_FROM in px_normalise.c: replies this long are scanned */
 #endif
-#define SPREAD_BY 260         /* more than PX_SMALL in px_normalise.c */
+#define SPREAD_BY 260         /* more than PX_SMALL in px_scan.c */
 #define SPREAD_MAX (1u << 20) /* longest spread text */
 
 static lua_State *FL;
@@ -178,8 +178,8 @@ static void check_value(lua_State *L, int idx, int depth, const char *where) {
 
 /* exact: 0 for the round trip, else the variant of the text (PADDED, SPREAD) */
 static const char *what(int exact) {
-  return exact == 2   ? "spaces after every { and [ (the scan's entries in px_normalise.c)"
-         : exact == 1 ? "padding the text with spaces (the scan of px_normalise.c)"
+  return exact == 2   ? "spaces after every { and [ (the scan's entries in px_scan.c)"
+         : exact == 1 ? "padding the text with spaces (the scan of px_scan.c)"
                       : "json_encode -> json_decode";
 }
 
