@@ -296,6 +296,43 @@ print(b2:settings().paths.list_accounts)
     end
   end)
 
+  it("serves every profile from one metrics file, and one watch loop takes them all in every round", function()
+    local state = tempdir()
+    local file = state .. "/proxyapi.prom"
+    local env = "BRAND2_KEY=K2brand2 XDG_STATE_HOME=" .. quote(state)
+    local rc, out, err = command("--all-profiles metrics --textfile " .. quote(file), env)
+    local f = assert(io.open(file))
+    local text = f:read("a")
+    f:close()
+    assert.equal(3, rc, err) -- the gateway brand is not reachable
+    assert.matches('proxyapi_up{profile="brand1"} 1\n', text, 1, true)
+    assert.matches('proxyapi_up{profile="brand2"} 1\n', text, 1, true)
+    assert.matches('proxyapi_up{profile="gateway"} 0\n', text, 1, true)
+    for _, brand in ipairs { { "brand1", brand1 }, { "brand2", brand2 } } do
+      local name = brand[2]:control("GET", "/_fake/state").accounts[1].username
+      assert.matches('proxyapi_account_usage_bytes{profile="' .. brand[1] .. '",account="' .. name .. '"}', text, 1,
+        true)
+    end
+    assert.matches("profile gateway", err, 1, true)
+    -- watch --every: a round of every profile each second, as JSON lines, until SIGTERM (a profile
+    -- without rules has nothing to read)
+    rc, out, err = command("--all-profiles --dry-run --json watch --every 1s", env,
+      "timeout --preserve-status -s TERM 2.5 " .. helper.PXLUA)
+    os.execute("rm -rf " .. quote(state))
+    assert.equal(143, rc, err)
+    local rounds, statuses = {}, {}
+    for line in out:gmatch("[^\n]+") do
+      local doc = cjson.decode(line)
+      rounds[doc.profile] = (rounds[doc.profile] or 0) + 1
+      statuses[doc.profile] = doc.status
+    end
+    for _, name in ipairs { "brand1", "brand2", "gateway" } do
+      assert.is_true((rounds[name] or 0) >= 2, name .. ":\n" .. out)
+    end
+    assert.equal(0, statuses.brand1) -- its rule read the accounts (brand2 and gateway have none)
+    assert.equal(0, statuses.brand2)
+  end)
+
   it("runs a job over every profile into one JSON document, and as a table", function()
     local prelude = helper.tempfile([[
 package.preload["proxyapi.jobs"] = function()

@@ -82,7 +82,10 @@ local function json_text(text)
 end
 
 --- Runs a job in every context; with one, as it is; with several, their
--- outputs joined. Returns the exit status (0 all, 3 some, else the first's).
+-- outputs joined, or all at once by the job's `run_all` when it has one
+-- and its `all_at_once(parsed)` (if any) says so: a server or a loop that
+-- never ends must serve every profile, not the first. Returns the exit
+-- status (0 all, 3 some, else the first's).
 -- @tparam table job
 -- @tparam {table,...} list the contexts
 -- @tparam table parsed
@@ -93,6 +96,9 @@ function jobs.run(job, list, parsed, out)
   if #list == 1 and not list[1].failed then
     local status = job.run(list[1], parsed)
     return type(status) == "number" and status or 0
+  end
+  if job.run_all and (job.all_at_once == nil or job.all_at_once(parsed)) then
+    return job.run_all(list, parsed)
   end
   local statuses, parts, ok_count = {}, {}, 0
   for i, ctx in ipairs(list) do

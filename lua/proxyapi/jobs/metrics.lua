@@ -3,17 +3,17 @@
 -- atomically, for node_exporter's textfile collector, or served on
 -- /metrics (proxyapi.metrics_http), polling the API at most once per
 -- `--min-interval`. With `--listen`, the request counters and the
--- duration histogram count the client's HTTP exchanges: the host makes
--- the client with `on_request = function(info) if ctx.on_request then
--- ctx.on_request(info) end end`, and this job sets `ctx.on_request` (or
--- the host passes its own `ctx.requests`, a `metrics.requests()`).
+-- duration histogram count the clients' HTTP exchanges (`client.observe`;
+-- or the host passes its own `ctx.requests`, a `metrics.requests()`).
+-- With `--all-profiles` every profile goes into the one file, or the one
+-- server, each under its own `profile` label (`run_all`).
 -- @module proxyapi.jobs.metrics
 
 local core = require "proxyapi.core"
 local metrics = require "proxyapi.metrics"
 local metrics_http = require "proxyapi.metrics_http"
 
-local tonumber, tostring, pcall = tonumber, tostring, pcall
+local tonumber, tostring, pcall, pairs, ipairs = tonumber, tostring, pcall, pairs, ipairs
 
 local job = {}
 
@@ -62,34 +62,59 @@ local function label_of(ctx)
   return ctx.profile or "default"
 end
 
-local function textfile(ctx, path)
-  local snapshot, err = job.poll(ctx.api, label_of(ctx))
-  local ok, werr = metrics.write_textfile(path, metrics.render(snapshot))
-  if not ok then
-    ctx.err:write("proxyapi metrics: ", tostring(werr), "\n")
-    return 2
+-- One poll of every context's API, as one snapshot; each failure said
+-- (naming its profile when there are several). Returns the snapshot, the
+-- first failure and how many profiles were polled without one.
+local function poll_all(list, what)
+  local snapshot, first_err, fine = { profiles = {} }, nil, 0
+  for _, ctx in ipairs(list) do
+    local one, err = job.poll(ctx.api, label_of(ctx))
+    for name, p in pairs(one.profiles) do
+      snapshot.profiles[name] = p
+    end
+    if err then
+      ctx.err:write("proxyapi metrics: ", what, #list > 1 and "profile " .. label_of(ctx) .. ": " or "",
+                    tostring(err), "\n")
+      first_err = first_err or err
+    else
+      fine = fine + 1
+    end
   end
-  if err then -- written with proxyapi_up 0, so that an alert can say so
-    ctx.err:write("proxyapi metrics: ", tostring(err), "\n")
-    return require("proxyapi.errors").exit_code(err)
-  end
-  return 0
+  return snapshot, first_err, fine
 end
 
-local function listen(ctx, args, opts)
+-- The status of a pass: 0 when every profile was polled, 3 when some were.
+local function status_of(first_err, fine)
+  if first_err == nil then
+    return 0
+  end
+  return fine > 0 and 3 or require("proxyapi.errors").exit_code(first_err)
+end
+
+local function textfile(list, path)
+  local snapshot, err, fine = poll_all(list, "")
+  local ok, werr = metrics.write_textfile(path, metrics.render(snapshot))
+  if not ok then
+    list[1].err:write("proxyapi metrics: ", tostring(werr), "\n")
+    return 2
+  end
+  return status_of(err, fine) -- written with proxyapi_up 0 for a failed one, so that an alert can say so
+end
+
+local function listen(list, args, opts)
+  local ctx = list[1]
   local requests = ctx.requests
   if not requests then
     requests = metrics.requests()
-    require("proxyapi.client").observe(ctx.api, function(info) requests:observe(info) end)
+    for _, c in ipairs(list) do
+      require("proxyapi.client").observe(c.api, function(info) requests:observe(info) end)
+    end
   end
-  local profile, last_err = label_of(ctx), nil
+  local last_err
   local ok, err = metrics_http.serve {
     listen = args.listen, allow_any = args.listen_any, min_interval = args.min_interval or 60,
     poll = function()
-      local snapshot, perr = job.poll(ctx.api, profile)
-      if perr then
-        ctx.err:write("proxyapi metrics: poll: ", tostring(perr), "\n")
-      end
+      local snapshot, perr = poll_all(list, "poll: ")
       last_err = perr
       return snapshot
     end,
@@ -116,15 +141,40 @@ local function listen(ctx, args, opts)
   return last_err and 5 or 0
 end
 
+--- Runs the job over several contexts at once (`--all-profiles`): one
+-- file, or one server, for all of them. A context whose client could not
+-- be made (`ctx.failed`) is said and left out.
+-- @tparam {table,...} list the contexts
+-- @tparam table args
+-- @tparam[opt] table opts `stop`, `on_listen`, `max_requests` for --listen
+-- @treturn integer the exit status
+function job.run_all(list, args, opts)
+  local live = {}
+  for _, ctx in ipairs(list) do
+    if ctx.failed then
+      ctx.err:write("proxyapi: profile ", tostring(ctx.profile), ": ", tostring(ctx.failed), "\n")
+    else
+      live[#live + 1] = ctx
+    end
+  end
+  if #live == 0 then
+    return 2
+  end
+  local status
+  if args.textfile then
+    status = textfile(live, args.textfile)
+  elseif args.listen then
+    status = listen(live, args, opts or {})
+  else
+    list[1].err:write("proxyapi metrics: give --textfile FILE or --listen HOST:PORT\n")
+    return 2
+  end
+  return (#live < #list and status == 0) and 3 or status
+end
+
 --- Runs the job; `opts` (for specs and hosts): `stop`, `on_listen`, `max_requests` for --listen.
 function job.run(ctx, args, opts)
-  if args.textfile then
-    return textfile(ctx, args.textfile)
-  elseif args.listen then
-    return listen(ctx, args, opts or {})
-  end
-  ctx.err:write("proxyapi metrics: give --textfile FILE or --listen HOST:PORT\n")
-  return 2
+  return job.run_all({ ctx }, args, opts)
 end
 
 return {
@@ -133,5 +183,6 @@ return {
   summary = "Prometheus gauges of accounts and packages: --textfile FILE or --listen 127.0.0.1:PORT.",
   define = job.define,
   run = job.run,
+  run_all = job.run_all,
   poll = job.poll,
 }
