@@ -300,7 +300,8 @@ print(b2:settings().paths.list_accounts)
     local state = tempdir()
     local file = state .. "/proxyapi.prom"
     local env = "BRAND2_KEY=K2brand2 XDG_STATE_HOME=" .. quote(state)
-    local rc, out, err = command("--all-profiles metrics --textfile " .. quote(file), env)
+    local rc, out, err, _
+    rc, _, err = command("--all-profiles metrics --textfile " .. quote(file), env)
     local f = assert(io.open(file))
     local text = f:read("a")
     f:close()
