@@ -4,18 +4,7 @@
 local helper = require "helper"
 local history = require "proxyapi.history"
 
-local function seed(fake, accounts)
-  local api = fake:client()
-  local list = {}
-  for name in pairs(accounts) do
-    list[#list + 1] = name .. ":pw" .. name
-  end
-  assert(api:add_accounts(list))
-  for name, gb in pairs(accounts) do
-    fake:add_usage { account = name, gb = gb }
-  end
-  api:close()
-end
+local seed = require("watch_helper").seed
 
 local function tmp()
   local path = os.tmpname()
@@ -62,7 +51,7 @@ describe("a client with a history store", function()
   end)
 
   it("stores an account's whole usage before deleting it, then marks it deleted", function()
-    seed(fake, { g1 = 1, g2 = 2 })
+    seed(fake, { g1 = { gb = 1 }, g2 = { gb = 2 } })
     local used = fake:accounts().g1.usage_flow
     local api = fake:client { history = path }
     assert.is_true(api:delete_accounts { "g1" })
@@ -76,7 +65,7 @@ describe("a client with a history store", function()
   end)
 
   it("marks only the accounts of the chunks that went through", function()
-    seed(fake, { a1 = 1, a2 = 1, a3 = 1 })
+    seed(fake, { a1 = { gb = 1 }, a2 = { gb = 1 }, a3 = { gb = 1 } })
     local api = fake:client { history = path, batch_size = 1, retries = 0 }
     fake:fault { path = "/openapi/whitelist-account/delete", status = 400, times = 1 }
     local ok, err = api:delete_accounts { "a1", "a2", "a3" }
@@ -95,7 +84,7 @@ describe("a client with a history store", function()
   end)
 
   it("sends nothing when the usage cannot be stored first", function()
-    seed(fake, { g3 = 1 })
+    seed(fake, { g3 = { gb = 1 } })
     local api = fake:client { history = "/dev/null/h.sqlite3" } -- (root writes anywhere else)
     local ok, err = api:delete_accounts "g3"
     assert.is_nil(ok)
@@ -107,7 +96,7 @@ describe("a client with a history store", function()
   end)
 
   it("sends nothing when a usage read fails, and says which kind", function()
-    seed(fake, { g4 = 1 })
+    seed(fake, { g4 = { gb = 1 } })
     local api = fake:client { history = path, retries = 0 }
     fake:fault { path = "/openapi/user-usage-flow/total", status = 503, times = 1 }
     local ok, err = api:delete_accounts { "g4" }
@@ -119,7 +108,7 @@ describe("a client with a history store", function()
   end)
 
   it("lets an unknown name through to the provider, which refuses it", function()
-    seed(fake, { g5 = 1 })
+    seed(fake, { g5 = { gb = 1 } })
     local api = fake:client { history = path }
     local ok, err = api:delete_accounts { "g5", "nosuch" }
     assert.is_nil(ok)
@@ -128,7 +117,7 @@ describe("a client with a history store", function()
   end)
 
   it("writes nothing in a dry run", function()
-    seed(fake, { g6 = 1 })
+    seed(fake, { g6 = { gb = 1 } })
     local api = fake:client { history = path, dry_run = function() end }
     assert.is_true(api:delete_accounts "g6")
     assert.is_nil(io.open(path))

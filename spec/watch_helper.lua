@@ -182,4 +182,24 @@ function wh.parse(job, list)
   return cli.parse(parser, args)
 end
 
+--- Adds accounts to a fake: `{ name = { gb =, limit = } }` (usage added
+-- in GB today, a limit in GB), each with the password "pw" .. name.
+function wh.seed(fake, accounts)
+  local api = fake:client()
+  local list = {}
+  for name in pairs(accounts) do
+    list[#list + 1] = name .. ":pw" .. name
+  end
+  assert(api:add_accounts(list))
+  for name, a in pairs(accounts) do
+    if a.limit then
+      assert(api:change_limit(name, a.limit))
+    end
+    if a.gb then
+      fake:add_usage { account = name, gb = a.gb }
+    end
+  end
+  api:close()
+end
+
 return wh

@@ -12,23 +12,7 @@ local wh = require "watch_helper"
 local DEADLINE = 20 -- seconds any wait in a spec may take
 
 -- Accounts of a scenario: name -> { limit = GB, gb = used GB }
-local function seed(fake, accounts)
-  local api = fake:client()
-  local list = {}
-  for name in pairs(accounts) do
-    list[#list + 1] = name .. ":pw" .. name
-  end
-  assert(api:add_accounts(list))
-  for name, a in pairs(accounts) do
-    if a.limit then
-      assert(api:change_limit(name, a.limit))
-    end
-    if a.gb then
-      fake:add_usage { account = name, gb = a.gb }
-    end
-  end
-  api:close()
-end
+local seed = wh.seed
 
 -- (rule, account, period) of every POST received, sorted
 local function posted(receiver)

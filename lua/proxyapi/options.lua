@@ -154,26 +154,18 @@ local function grace_of(opts)
   return v
 end
 
-local function check_history(history)
-  if history ~= nil and history ~= false and history ~= true and type(history) ~= "string"
-      and not (type(history) == "table" and type(history.sync_accounts) == "function") then
-    bad("history: a path, true, false or an open history expected, got " .. type(history))
+--- A database option (`journal`, `history`): a path, true (the default
+-- path), false or nil (none), or an open one (a table with `method`).
+local function check_database(opts, name, method)
+  local v = opts[name]
+  if v ~= nil and type(v) ~= "boolean" and type(v) ~= "string"
+      and not (type(v) == "table" and type(v[method]) == "function") then
+    bad(format("%s: a path, true, false or an open %s expected, got %s", name, name, type(v)))
   end
-  if type(history) == "string" and (history == "" or find(history, "%z")) then
-    bad("history: a path expected")
+  if type(v) == "string" and (v == "" or find(v, "%z")) then
+    bad(name .. ": a path expected")
   end
-  return history or nil
-end
-
-local function check_journal(journal)
-  if journal ~= nil and type(journal) ~= "boolean" and type(journal) ~= "string"
-      and not (type(journal) == "table" and type(journal.intent) == "function") then
-    bad("journal: a path, true, false or an open journal expected, got " .. type(journal))
-  end
-  if type(journal) == "string" and (journal == "" or find(journal, "%z")) then
-    bad("journal: a path expected")
-  end
-  return journal
+  return v or nil
 end
 
 local function check_prefix(prefix)
@@ -290,8 +282,8 @@ local function settings_of(opts, endpoints)
     ca_file = ca_file,
     insecure = insecure,
     grace = grace_of(opts),
-    journal = check_journal(opts.journal),
-    history = check_history(opts.history),
+    journal = check_database(opts, "journal", "intent"),
+    history = check_database(opts, "history", "sync_accounts"),
     profile = chose.profile,
     profile_settings = chose.settings, -- its rules and history, for the jobs
   }
