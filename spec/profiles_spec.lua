@@ -318,7 +318,7 @@ print(b2:settings().paths.list_accounts)
     -- watch --every: a round of every profile each second, as JSON lines, until SIGTERM (a profile
     -- without rules has nothing to read)
     rc, out, err = command("--all-profiles --dry-run --json watch --every 1s", env,
-      "timeout --preserve-status -s TERM 2.5 " .. helper.PXLUA)
+      "timeout --preserve-status -s TERM 3.5 " .. helper.PXLUA) -- 1 s of margin for slow builds
     os.execute("rm -rf " .. quote(state))
     assert.equal(143, rc, err)
     local rounds, statuses = {}, {}
