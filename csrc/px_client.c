@@ -191,11 +191,11 @@ static int px_close(lua_State *L) {
     curl_multi_cleanup(c->multi);
   if (c->prototype != NULL)
     curl_easy_cleanup(c->prototype);
-  curl_slist_free_all(c->get_headers);
   curl_slist_free_all(c->post_headers);
+  curl_slist_free_all(c->large_post_headers);
   c->multi = NULL;
   c->prototype = NULL;
-  c->get_headers = c->post_headers = NULL;
+  c->post_headers = c->large_post_headers = NULL;
   px_forget_key(c);
   return 0;
 }
@@ -284,11 +284,13 @@ static int px_new_client(lua_State *L) {
   c->prototype = curl_easy_init();
   if (c->multi == NULL || c->prototype == NULL)
     luaL_error(L, "libcurl: cannot make a handle");
-  /* no 100-continue round trip before JSON bodies */
-  px_header(L, &c->get_headers, "Accept: application/json");
-  px_header(L, &c->post_headers, "Accept: application/json");
+  /* Every header line costs libcurl a formatted copy per request, so
+  ** GETs add none (libcurl's own "Accept: any" is fine: the API answers
+  ** JSON whatever is asked) and small bodies only their type. Large
+  ** bodies drop the 100-continue round trip libcurl would add. */
   px_header(L, &c->post_headers, "Content-Type: application/json");
-  px_header(L, &c->post_headers, "Expect:");
+  px_header(L, &c->large_post_headers, "Content-Type: application/json");
+  px_header(L, &c->large_post_headers, "Expect:");
   px_configure(L, c, 1);
   px_take_key(L, c, 1);
   c->closed = 0;

@@ -15,6 +15,9 @@
 /* idle transfers keep buffers up to this size, larger ones are freed */
 #define PX_KEEP_BYTES (256 * 1024)
 #define PX_MAX_HEADER_BYTES (PX_MAX_HEADER_KB * 1024)
+/* bodies from this size on would get libcurl's Expect: 100-continue
+** (1 KiB in older libcurl, 1 MiB in Debian 12's 7.88): they ask for none */
+#define PX_EXPECT_BYTES 1024
 
 /* ---- libcurl callbacks: flags only, never Lua ---- */
 
@@ -337,16 +340,19 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   if (rc == CURLE_OK && post) {
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->request.data);
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, c->post_headers);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER,
+                     body_len < PX_EXPECT_BYTES ? c->post_headers : c->large_post_headers);
   } else if (rc == CURLE_OK) {
     curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, c->get_headers);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
   }
   /* reads may bring large replies: they ask for compression; the replies
-  ** to writes are a small envelope, and asking costs every transfer */
+  ** to writes are a small envelope, and asking costs every transfer. Only
+  ** gzip is offered: libcurl formats the list into every request, and
+  ** gzip is what JSON APIs serve. */
   if (t->compressed != !post) {
     t->compressed = !post;
-    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, post ? NULL : "");
+    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, post ? NULL : "gzip");
   }
   curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
   /* libcurl silently resends a request on a reused connection found dead
