@@ -633,6 +633,26 @@ describe("the client object", function()
       end
     end)
 
+    it("asks for gzip on GETs only, sends no Accept of its own and no Expect: on any body", function()
+      fake:clear_log()
+      assert(api:list_cities())
+      assert.is_true(api:change_remark("seoteam", "short"))
+      -- from 1 MiB libcurl would add Expect: 100-continue by itself
+      -- (the fake refuses so long a remark: the reply is the API's, so the request was read whole)
+      local long = { account = "seoteam", remark = string.rep("r", 1100 * 1024) }
+      local ok, err = api:call("POST", "/openapi/whitelist-account/change-remark", long)
+      assert.is_nil(ok)
+      assert.equal("api", err.kind)
+      local log = fake:log()
+      assert.equal(3, #log)
+      assert.same({ "*/*", "gzip" }, { log[1].accept, log[1].accept_encoding })
+      for i = 2, 3 do
+        assert.same({ "*/*", "application/json" }, { log[i].accept, log[i].content_type })
+        assert.is_nil(log[i].accept_encoding)
+        assert.is_nil(log[i].expect)
+      end
+    end)
+
     it("sends POST parameters as JSON with Content-Type: application/json, app_key in the body", function()
       fake:clear_log()
       assert.is_true(api:change_limit("seoteam", 7))

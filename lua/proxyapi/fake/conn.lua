@@ -78,7 +78,9 @@ local function respond(server, c, req)
   local wire = req.method == "POST" and req.body or req.query or ""
   local entry = { conn = c.id, method = req.method, path = req.path, params = without_key(params),
                   wire = gsub(wire, plain(server.app_key), "***"), t_start = gettime(),
-                  user_agent = req.headers["user-agent"], content_type = req.headers["content-type"] }
+                  user_agent = req.headers["user-agent"], content_type = req.headers["content-type"],
+                  accept = req.headers.accept, accept_encoding = req.headers["accept-encoding"],
+                  expect = req.headers.expect }
   server:record(entry)
   local fault = faults.take(server.faults, req.method, req.path)
   if fault then entry.fault = faults.describe(fault) end
