@@ -114,7 +114,23 @@ static int px_core_curl_version(lua_State *L) {
   return 1;
 }
 
+/* is_alnum(s): whether s is non-empty ASCII letters and digits (names and
+** passwords). A Lua pattern with a class costs three times this call, and
+** the rule runs on every account of every call; no locale is consulted. */
+static int px_core_is_alnum(lua_State *L) {
+  size_t len, i;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int ok = len > 0;
+  for (i = 0; ok && i < len; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    ok = (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
 static const luaL_Reg px_core_funcs[] = {
+    {"is_alnum",        px_core_is_alnum       },
     {"now",             px_core_now            },
     {"sleep",           px_core_sleep          },
     {"interrupted",     px_core_interrupted    },

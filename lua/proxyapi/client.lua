@@ -113,9 +113,9 @@ function client.define(methods, table_)
         return send.one(st, req, shape)
       end
     elseif ep.drops_history then
-      methods[name] = function(self, ...)
+      methods[name] = function(self, arg1, arg2)
         local st = state(self, name)
-        local req = request.build(name, st.routes[ep] or route_of(st, name, ep), ep, ...)
+        local req = request.build(name, st.routes[ep] or route_of(st, name, ep), ep, arg1, arg2)
         local h, err = keep.before(st, self, req)
         if h == nil then
           return nil, err
@@ -131,9 +131,9 @@ function client.define(methods, table_)
         return result
       end
     else
-      methods[name] = function(self, ...)
+      methods[name] = function(self, arg1, arg2)
         local st = state(self, name)
-        local req = request.build(name, st.routes[ep] or route_of(st, name, ep), ep, ...)
+        local req = request.build(name, st.routes[ep] or route_of(st, name, ep), ep, arg1, arg2)
         if req.items ~= nil then
           return batch.send(st, req, shape)
         end

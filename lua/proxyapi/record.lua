@@ -131,12 +131,15 @@ end
 -- written now, the call still returns its real result: a warning says so,
 -- and the entry reads back as unknown.
 function record.outcome(rec, entry, req, result, err, reached)
-  local outcome = record.outcome_of(result, err, reached)
-  if err then
+  local outcome = "applied"
+  if result == nil then
+    outcome = record.outcome_of(result, err, reached)
     err.outcome = outcome -- what the journal says of it: "failed" or "unknown"
   end
-  local n = #accounts_of(req)
-  rec.counts[outcome] = rec.counts[outcome] + (n > 0 and n or 1)
+  -- counted per account (a request about none counts once)
+  local names = req.names
+  local counts = rec.counts
+  counts[outcome] = counts[outcome] + (names and #names > 0 and #names or 1)
   if entry then
     local ok, werr = rec.journal:outcome(entry, outcome, err and { kind = err.kind, msg = err.msg } or nil)
     if not ok then

@@ -16,7 +16,7 @@
 local core = require "proxyapi.core"
 local check = require "proxyapi.check"
 
-local type, select, ipairs, pairs, next = type, select, ipairs, pairs, next
+local type, ipairs, pairs, next, error = type, ipairs, pairs, next, error
 local setmetatable = setmetatable
 local format, sub, lower, gsub = string.format, string.sub, string.lower, string.gsub
 local arg_error = check.arg_error
@@ -24,15 +24,17 @@ local request_text = core.request_text
 
 local request = {}
 
---- What each endpoint entry needs at every call, worked out once.
+--- What each endpoint entry needs at every call, worked out once: the
+-- wire order, the secrets, the known options per position, and one step
+-- per argument with its rule already looked up (a call then runs a plain
+-- loop: no ipairs, select or rule lookup per argument).
 local prepared = setmetatable({}, { __mode = "k" })
 
+-- Arguments are read by position; the endpoint table uses at most this many.
+local MAX_POS = 2
+
 local function prepare(ep)
-  local p = prepared[ep]
-  if p ~= nil then
-    return p
-  end
-  p = { order = {}, options = {}, secret = nil }
+  local p = { order = {}, options = {}, secret = nil, steps = {}, nsteps = 0 }
   for i, a in ipairs(ep.args or {}) do
     p.order[i] = a.wire
     if a.field then
@@ -44,6 +46,14 @@ local function prepare(ep)
       p.secret = p.secret or {}
       p.secret[a.wire] = a.secret
     end
+    local rule = check[a.rule]
+    if type(rule) ~= "function" or a.pos < 1 or a.pos > MAX_POS then
+      error(format("endpoint argument %s: a rule of proxyapi.check and a position from 1 to %d expected", a.wire,
+        MAX_POS), 2)
+    end
+    p.steps[i] = { pos = a.pos, field = a.field, wire = a.wire, rule = rule, label = a.field or a.wire,
+                   required = a.required, batch = ep.batch == a.wire }
+    p.nsteps = i
   end
   prepared[ep] = p
   return p
@@ -87,42 +97,51 @@ end
 -- @tparam string fname the method's name (for messages)
 -- @tparam table route
 -- @tparam table ep
--- @param ... the call's arguments after self
+-- @param arg1 the call's first argument after self
+-- @param arg2 its second (no endpoint takes more)
 -- @treturn table the request value
-function request.build(fname, route, ep, ...)
-  local p = prepare(ep)
+function request.build(fname, route, ep, arg1, arg2)
+  local p = prepared[ep] or prepare(ep)
   local fields = {}
   -- the fields the value usually gets, named in the constructor: it is
   -- made at that size (8 slots) instead of growing (reply and separator,
   -- for text replies only, may grow it)
   local req = { route = route, order = p.order, secret = p.secret, fields = fields, batch = nil, items = nil,
                 names = nil }
-  local opts_at = nil
-  for _, a in ipairs(ep.args or {}) do
-    local pos = a.pos
-    local value = select(pos, ...)
-    if a.field then
-      opts_at = opts_at or {}
-      local opts = opts_at[pos]
+  local steps, opts1, opts2 = p.steps, nil, nil
+  for i = 1, p.nsteps do
+    local step = steps[i]
+    local pos = step.pos
+    local value = arg2
+    if pos == 1 then
+      value = arg1
+    end
+    local field = step.field
+    if field then
+      local opts = pos == 1 and opts1 or opts2
       if opts == nil then
         local msg
         opts, msg = check.options(value, p.options[pos])
         if opts == nil then
           arg_error(pos, fname, msg)
         end
-        opts_at[pos] = opts
+        if pos == 1 then
+          opts1 = opts
+        else
+          opts2 = opts
+        end
       end
-      value = opts[a.field]
+      value = opts[field]
     end
-    if value ~= nil or a.required then
-      local wire, extra = check[a.rule](value, a.field or a.wire)
+    if value ~= nil or step.required then
+      local wire, extra = step.rule(value, step.label)
       if wire == nil then
         arg_error(pos, fname, extra)
       end
-      if ep.batch == a.wire then
-        req.batch, req.items, req.names = a.wire, wire, extra or wire
+      if step.batch then
+        req.batch, req.items, req.names = step.wire, wire, extra or wire
       else
-        fields[a.wire] = wire
+        fields[step.wire] = wire
       end
     end
   end

@@ -28,7 +28,7 @@ function send.one(st, req, shape)
   if interrupted() then
     return nil, cancelled(req)
   end
-  if req.route.effect == "read" then
+  if req.route.effect == "read" then -- nothing to write down
     local result, err = exchange(st, req, shape)
     if result == nil then
       return nil, err
@@ -40,9 +40,13 @@ function send.one(st, req, shape)
     return shape(nil)
   end
   local rec = st.record
-  local entry, jerr = record.intent(rec, st.handle, req)
-  if entry == nil then
-    return nil, jerr
+  local entry = false
+  if rec.journal ~= nil then
+    local jerr
+    entry, jerr = record.intent(rec, st.handle, req)
+    if entry == nil then
+      return nil, jerr
+    end
   end
   local result, err, reached = exchange(st, req, shape, entry and function()
     record.attempt(rec, entry)

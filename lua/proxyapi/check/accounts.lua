@@ -4,12 +4,11 @@
 -- @module proxyapi.check
 
 local check = require "proxyapi.check"
+local core = require "proxyapi.core"
 
-local type, format, find = type, string.format, string.find
-
-local function is_alnum(s)
-  return find(s, "^[A-Za-z0-9]+$") ~= nil
-end
+local type, format = type, string.format
+-- non-empty ASCII letters and digits (in the core: it runs on every name)
+local is_alnum = core.is_alnum
 
 --- An account name: ASCII letters and digits, non-empty.
 -- @param value
@@ -59,11 +58,10 @@ end
 -- @usage check.names "team1" --> {"team1"}
 function check.names(value)
   if type(value) == "string" then
-    local name, msg = check.name(value)
-    if not name then
-      return nil, msg
+    if is_alnum(value) then
+      return { value }
     end
-    return { name }
+    return check.name(value) -- nil and what is wrong
   end
   if type(value) ~= "table" then
     return nil, format("account name or array of names expected, got %s", check.got(value))
