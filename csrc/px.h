@@ -65,6 +65,7 @@ typedef struct px_transfer {
   int in_multi, done, reported, out_of_memory, cancelled;
   int too_large;  /* 1: the body, 2: the headers went over their cap */
   int bad_length; /* Content-Length headers that disagree */
+  int length_headers; /* Content-Length lines of the final reply so far */
   size_t header_bytes;
   int headers_done; /* the blank line after the final status's headers arrived */
   int disposable;   /* has options of its own (a proxy): never pooled */

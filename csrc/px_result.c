@@ -99,7 +99,7 @@ static const char *px_failure(px_transfer *t) {
     /* a connection closed in the middle of the headers */
     if (!t->headers_done)
       return "network";
-    if (px_lengths_disagree(t->easy)) {
+    if (t->length_headers > 1 && px_lengths_disagree(t->easy)) {
       t->bad_length = 1;
       return "protocol";
     }

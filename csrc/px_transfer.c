@@ -8,6 +8,7 @@
 ** inside libcurl; the outcome is read afterwards (px_result.c).
 */
 #include <string.h>
+#include <strings.h>
 
 #include "px.h"
 
@@ -54,6 +55,9 @@ static size_t px_on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     t->headers_done = status >= 200;
   } else if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
     t->headers_done = 0; /* a new status line (after a 1xx) */
+    t->length_headers = 0;
+  } else if ((ptr[0] == 'C' || ptr[0] == 'c') && n > 15 && strncasecmp(ptr, "Content-Length:", 15) == 0) {
+    t->length_headers++; /* two or more: px_result.c compares them */
   }
   return n;
 }
@@ -295,9 +299,11 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   lua_getfield(L, req, "reply");
   reply_mode = luaL_checkoption(L, -1, "json", replies);
   lua_pop(L, 1);
+  /* credentials go with a proxy of the request's own (api:check_proxies);
+  ** API calls have none, and skip two lookups */
   proxy = px_optstring(L, req, "proxy");
-  proxy_user = px_optstring(L, req, "proxy_username");
-  proxy_pass = px_optstring(L, req, "proxy_password");
+  proxy_user = proxy != NULL ? px_optstring(L, req, "proxy_username") : NULL;
+  proxy_pass = proxy != NULL ? px_optstring(L, req, "proxy_password") : NULL;
   px_out_init(&o, L); /* top + 2: the body, or the URL with its query */
   if (post) {
     px_request_write(&o, req, 1, c->key, c->key_len, 0);
@@ -328,7 +334,7 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   }
   t->errbuf[0] = '\0';
   t->done = t->reported = t->too_large = t->out_of_memory = t->cancelled = t->sends = 0;
-  t->headers_done = t->bad_length = 0;
+  t->headers_done = t->bad_length = t->length_headers = 0;
   t->header_bytes = 0;
   t->reply_mode = reply_mode;
   t->result = CURLE_OK;
