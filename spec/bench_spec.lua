@@ -50,6 +50,43 @@ describe("bench arithmetic and formatting", function()
   end)
 end)
 
+describe("bench glue split (callgrind profile)", function()
+  local split = require "split"
+  local function lines(text)
+    return text:gmatch("[^\n]+")
+  end
+  -- the shape callgrind_annotate --inclusive=yes --tree=calling prints
+  local PROFILE = [[
+1,000,000 (100.0%)  PROGRAM TOTALS
+  600,000 (60.00%)  *  /b/csrc/px_client.c:px_perform [/b/build/pxlua]
+  500,000 (50.00%)  >   ???:curl_multi_perform (10x) [/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0]
+   90,000 ( 9.00%)  >   /b/csrc/px_result.c:px_result_push (10x) [/b/build/pxlua]
+  500,000 (50.00%)  *  ???:curl_multi_perform [/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0]
+   40,000 ( 4.00%)  >   /b/csrc/px_transfer.c:px_on_header (30x) [/b/build/pxlua]
+   20,000 ( 2.00%)  >   ./malloc/./malloc/malloc.c:malloc (99x) [/usr/lib/x86_64-linux-gnu/libc.so.6]
+   40,000 ( 4.00%)  *  /b/csrc/px_transfer.c:px_on_header [/b/build/pxlua]
+    5,000 ( 0.50%)  >   ???:curl_easy_getinfo (30x) [/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0]
+  300,000 (30.00%)  *  ???:luaD_precall [/b/build/pxlua]
+  250,000 (25.00%)  >   ???:json_decode (10x) [/b/build/pxlua]
+   30,000 ( 3.00%)  >   ???:0x0000000000003c80 (10x) [/usr/lib/x86_64-linux-gnu/liblua5.4-cjson.so.0.0.0]
+  250,000 (25.00%)  *  ???:json_decode [/b/build/pxlua]
+  200,000 (20.00%)  >   ???:json_decode'2 (10x) [/b/build/pxlua]
+]]
+
+  it("counts calls into libcurl less its callbacks into the client, and calls into cjson", function()
+    local parts = assert(split.parse(lines(PROFILE), "/b/build"))
+    -- libcurl: 500k + the getinfo a callback made (5k), less the callback (40k);
+    -- malloc called by libcurl stays libcurl's
+    assert.same({ total = 1000000, libcurl = 465000, decode = 280000, own = 255000 }, parts)
+  end)
+
+  it("says so when the text has no totals", function()
+    local parts, err = split.parse(lines("nothing here\n"), "/b/build")
+    assert.is_nil(parts)
+    assert.matches("no totals", err)
+  end)
+end)
+
 describe("bench reply generator", function()
   it("writes the three shapes at the size asked, as replies proxyapi accepts", function()
     local dir = os.tmpname()

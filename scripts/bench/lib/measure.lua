@@ -300,31 +300,49 @@ end
 
 --- Instructions a command executes (user space, all of the process), or nil, output.
 -- `env` (an "env A=B ..." prefix or "") goes before valgrind, which follows no children.
-function M.instructions(env, argv, limit)
+-- With `build` (the build folder), also how they split (lib/split.lua).
+function M.instructions(env, argv, limit, build)
+  local out = build and os.tmpname() or "/dev/null"
   local text = capture(format("timeout -k 5 %d %s", limit,
-    M.client(env .. " valgrind --tool=callgrind --callgrind-out-file=/dev/null " .. argv)))
+    M.client(env .. " valgrind --tool=callgrind --callgrind-out-file=" .. quote(out) .. " " .. argv)))
   local ir = tonumber((text:match("Collected%s*:%s*(%d+)")))
+  local parts
+  if build then
+    parts = ir and require("split").profile(out, build)
+    os.remove(out)
+  end
   if not ir or not text:match("calls=%d+") then
     return nil, text:sub(-300)
   end
-  return ir
+  return ir, parts
 end
 
 --- Instructions per call: (I(2N) - I(N)) / N, with `argv_of(n)` the command
 -- for n calls. Each count is the least of `repeats` runs: a client that
 -- waits longer on a busy server spins its poll loop more, which only adds.
-function M.instructions_per_call(env, argv_of, n, limit, repeats)
-  local least = {}
+-- With `build`, also the split per call (libcurl, decode, own), from the
+-- same least runs.
+function M.instructions_per_call(env, argv_of, n, limit, repeats, build)
+  local least, parts = {}, {}
   for _ = 1, repeats or 1 do
     for k, calls in ipairs { n, 2 * n } do
-      local ir, err = M.instructions(env, argv_of(calls), limit)
+      local ir, split = M.instructions(env, argv_of(calls), limit, build)
       if not ir then
-        return nil, err
+        return nil, split
       end
-      least[k] = math.min(least[k] or ir, ir)
+      if least[k] == nil or ir < least[k] then
+        least[k], parts[k] = ir, split
+      end
     end
   end
-  return (least[2] - least[1]) / n
+  local per_call
+  if parts[1] and parts[2] then
+    per_call = {}
+    for key, v in pairs(parts[2]) do
+      per_call[key] = (v - parts[1][key]) / n
+    end
+  end
+  return (least[2] - least[1]) / n, nil, per_call
 end
 
 return M

@@ -43,7 +43,8 @@ function M.glue(ctx, S, server, get_row)
       if not g.skip then
         progress("bench: glue: %s: %s (%d and %d calls under callgrind, %d times)", kind, g.name, S.glue_calls,
           2 * S.glue_calls, S.glue_repeats)
-        g.ir, g.error = measure.instructions_per_call(env, g.argv_of, S.glue_calls, 600, S.glue_repeats)
+        g.ir, g.error, g.split = measure.instructions_per_call(env, g.argv_of, S.glue_calls, 600, S.glue_repeats,
+          ctx.build)
       end
     end
     out.works[#out.works + 1] = { kind = kind, list = list }
