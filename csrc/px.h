@@ -86,6 +86,10 @@ typedef struct px_client {
   double grace; /* seconds transfers in flight may go on after an interrupt */
   char *key;    /* the app_key, added to every request; NULL for a client without one */
   size_t key_len;
+  /* the key as each request form writes it, encoded once: [0] percent-
+  ** encoded for a query, [1] a JSON string for a body */
+  char *key_wire[2];
+  size_t key_wire_len[2];
   lua_Alloc alloc;
   void *alloc_ud;
   int closed;
@@ -134,7 +138,7 @@ typedef struct px_out {
 } px_out;
 
 /* px_request.c */
-void px_request_write(px_out *o, int req, int post, const char *key, size_t key_len, int mask);
+void px_request_write(px_out *o, int req, int post, const char *key_wire, size_t key_wire_len, int mask);
 int px_is_unreserved(unsigned char ch);
 void px_percent_encode(px_out *o, const char *s, size_t len);
 void px_request_open(lua_State *L, int uv);

@@ -165,11 +165,18 @@ static int px_scrub(lua_State *L) {
 /* ---- the userdata ---- */
 
 static void px_forget_key(px_client *c) {
+  int i;
   if (c->key != NULL) {
     memset(c->key, 0, c->key_len);
     px_realloc(c, c->key, c->key_len + 1, 0);
     c->key = NULL;
   }
+  for (i = 0; i < 2; i++)
+    if (c->key_wire[i] != NULL) {
+      memset(c->key_wire[i], 0, c->key_wire_len[i]);
+      px_realloc(c, c->key_wire[i], c->key_wire_len[i] + 1, 0);
+      c->key_wire[i] = NULL;
+    }
 }
 
 /* The one close: serves close, __gc and __close, and a half-made client. */
@@ -255,6 +262,26 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   px_transfer_configure(c, e);
 }
 
+/* c->key_wire[json]: the key encoded once, as every request writes it.
+** The scratch buffer is wiped before the collector gets it. */
+static void px_encode_key(lua_State *L, px_client *c, int json) {
+  px_out o;
+  px_out_init(&o, L);
+  if (json)
+    px_json_put_string(&o, c->key, c->key_len);
+  else
+    px_percent_encode(&o, c->key, c->key_len);
+  c->key_wire[json] = px_realloc(c, NULL, 0, o.len + 1);
+  if (c->key_wire[json] != NULL && o.len > 0) {
+    memcpy(c->key_wire[json], o.data, o.len);
+    memset(o.data, 0, o.len);
+  }
+  c->key_wire_len[json] = o.len;
+  lua_pop(L, 1);
+  if (c->key_wire[json] == NULL)
+    luaL_error(L, "not enough memory");
+}
+
 /* The app_key, copied into memory the client owns. */
 static void px_take_key(lua_State *L, px_client *c, int opts) {
   size_t len;
@@ -267,6 +294,8 @@ static void px_take_key(lua_State *L, px_client *c, int opts) {
       luaL_error(L, "not enough memory");
     memcpy(c->key, key, len + 1);
     c->key_len = len;
+    px_encode_key(L, c, 0);
+    px_encode_key(L, c, 1);
   }
   lua_pop(L, 1);
 }

@@ -124,11 +124,12 @@ static void px_put_masked_pairs(px_out *o, int post, int idx) {
 }
 
 /*
-** Writes the parameters of the request value at req. key: the app_key to
-** put first (NULL: none); mask: the display form, with the key (always
-** written then) and the fields named in req.secret as ***.
+** Writes the parameters of the request value at req. key_wire: the
+** app_key to put first, already in the form's encoding (percent-encoded,
+** or a JSON string; NULL: none); mask: the display form, with the key
+** (always written then) and the fields named in req.secret as ***.
 */
-void px_request_write(px_out *o, int req, int post, const char *key, size_t key_len, int mask) {
+void px_request_write(px_out *o, int req, int post, const char *key_wire, size_t key_wire_len, int mask) {
   lua_State *L = o->L;
   lua_Integer i, n;
   int first = 1, fields, order, secret;
@@ -141,14 +142,12 @@ void px_request_write(px_out *o, int req, int post, const char *key, size_t key_
   secret = lua_gettop(L);
   if (post)
     px_out_put(o, "{", 1);
-  if (key != NULL || mask) {
+  if (key_wire != NULL || mask) {
     px_put_name(o, post, 1, "app_key", 7);
     if (mask)
       px_put_mask(o, post);
-    else if (post)
-      px_json_put_string(o, key, key_len);
     else
-      px_percent_encode(o, key, key_len);
+      px_out_put(o, key_wire, key_wire_len);
     first = 0;
   }
   n = lua_istable(L, order) ? (lua_Integer)lua_rawlen(L, order) : 0;

@@ -306,11 +306,11 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   proxy_pass = proxy != NULL ? px_optstring(L, req, "proxy_password") : NULL;
   px_out_init(&o, L); /* top + 2: the body, or the URL with its query */
   if (post) {
-    px_request_write(&o, req, 1, c->key, c->key_len, 0);
+    px_request_write(&o, req, 1, c->key_wire[1], c->key_wire_len[1], 0);
   } else {
     px_out_put(&o, url, strlen(url));
     px_out_put(&o, "?", 1);
-    px_request_write(&o, req, 0, c->key, c->key_len, 0);
+    px_request_write(&o, req, 0, c->key_wire[0], c->key_wire_len[0], 0);
     if (o.data[o.len - 1] == '?')
       o.len--; /* no key and no parameters: the bare URL */
   }
