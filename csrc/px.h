@@ -63,8 +63,8 @@ typedef struct px_transfer {
   CURLcode result;
   int reply_mode;
   int in_multi, done, reported, out_of_memory, cancelled;
-  int too_large;  /* 1: the body, 2: the headers went over their cap */
-  int bad_length; /* Content-Length headers that disagree */
+  int too_large;      /* 1: the body, 2: the headers went over their cap */
+  int bad_length;     /* Content-Length headers that disagree */
   int length_headers; /* Content-Length lines of the final reply so far */
   size_t header_bytes;
   int headers_done; /* the blank line after the final status's headers arrived */
@@ -90,6 +90,10 @@ typedef struct px_client {
   ** encoded for a query, [1] a JSON string for a body */
   char *key_wire[2];
   size_t key_wire_len[2];
+  /* where the next request's text is written: it becomes that transfer's
+  ** request buffer, and the transfer's old one becomes this (no Lua
+  ** string holds a request, nor the key in it) */
+  px_buf scratch;
   lua_Alloc alloc;
   void *alloc_ud;
   int closed;
@@ -128,13 +132,16 @@ int px_result_push(lua_State *L, px_client *c, px_transfer *t);
 /*
 ** Text that grows in a userdata at a fixed stack slot, so that writers may
 ** push and pop values of their own between additions (a luaL_Buffer may
-** not be used that way) and an error frees it.
+** not be used that way) and an error frees it; or, for the wire, in a
+** buffer of the client's (px_out_init_buf), which an error leaves to it.
 */
 typedef struct px_out {
   lua_State *L;
   char *data;
   size_t len, cap;
   int slot;
+  px_client *client; /* with buf: where the text grows instead */
+  px_buf *buf;
 } px_out;
 
 /* px_request.c */
@@ -145,6 +152,7 @@ void px_request_open(lua_State *L, int uv);
 
 /* px_json.c */
 void px_out_init(px_out *o, lua_State *L);
+void px_out_init_buf(px_out *o, lua_State *L, px_client *c, px_buf *buf);
 void px_out_put(px_out *o, const char *s, size_t n);
 void px_out_push(px_out *o);
 int px_json_decode(lua_State *L, int idx);

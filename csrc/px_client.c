@@ -203,6 +203,9 @@ static int px_close(lua_State *L) {
   c->multi = NULL;
   c->prototype = NULL;
   c->post_headers = c->large_post_headers = NULL;
+  if (c->scratch.data != NULL)
+    memset(c->scratch.data, 0, c->scratch.cap); /* it held a request and its key */
+  px_buf_free(c, &c->scratch);
   px_forget_key(c);
   return 0;
 }

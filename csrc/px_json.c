@@ -126,10 +126,25 @@ void px_out_init(px_out *o, lua_State *L) {
   o->slot = lua_gettop(L);
 }
 
+void px_out_init_buf(px_out *o, lua_State *L, px_client *c, px_buf *buf) {
+  memset(o, 0, sizeof *o);
+  o->L = L;
+  o->client = c;
+  o->buf = buf;
+  o->data = buf->data;
+  o->cap = buf->cap;
+}
+
 void px_out_put(px_out *o, const char *s, size_t n) {
   if (n == 0) /* nothing to copy, and o->data may still be NULL */
     return;
-  if (o->cap - o->len < n) {
+  if (o->cap - o->len < n && o->buf != NULL) {
+    o->buf->len = o->len;
+    if (!px_buf_reserve(o->client, o->buf, n))
+      luaL_error(o->L, "not enough memory");
+    o->data = o->buf->data;
+    o->cap = o->buf->cap;
+  } else if (o->cap - o->len < n) {
     size_t cap = o->cap ? o->cap : 256;
     char *grown;
     while (cap - o->len < n) {

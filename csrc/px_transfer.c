@@ -304,7 +304,7 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   proxy = px_optstring(L, req, "proxy");
   proxy_user = proxy != NULL ? px_optstring(L, req, "proxy_username") : NULL;
   proxy_pass = proxy != NULL ? px_optstring(L, req, "proxy_password") : NULL;
-  px_out_init(&o, L); /* top + 2: the body, or the URL with its query */
+  px_out_init_buf(&o, L, c, &c->scratch); /* the body, or the URL with its query */
   if (post) {
     px_request_write(&o, req, 1, c->key_wire[1], c->key_wire_len[1], 0);
   } else {
@@ -314,23 +314,22 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
     if (o.data[o.len - 1] == '?')
       o.len--; /* no key and no parameters: the bare URL */
   }
-  px_out_push(&o);
-  if (post)
-    body = lua_tolstring(L, top + 2, &body_len);
-  else
-    url = lua_tostring(L, top + 2);
+  px_out_put(&o, "", 1); /* a C string for libcurl */
   t = px_acquire(c);
   if (t == NULL)
     luaL_error(L, "not enough memory");
-  t->request.len = t->reply.len = 0;
-  if (post && !px_buf_reserve(c, &t->request, body_len + 1)) {
-    px_transfer_release(c, t);
-    luaL_error(L, "not enough memory");
+  {
+    px_buf written = c->scratch;
+    written.len = o.len - 1;
+    c->scratch = t->request;
+    t->request = written;
   }
+  t->reply.len = 0;
   if (post) {
-    memcpy(t->request.data, body, body_len);
-    t->request.data[body_len] = '\0';
-    t->request.len = body_len;
+    body = t->request.data;
+    body_len = t->request.len;
+  } else {
+    url = t->request.data;
   }
   t->errbuf[0] = '\0';
   t->done = t->reported = t->too_large = t->out_of_memory = t->cancelled = t->sends = 0;
@@ -344,7 +343,7 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
   if (rc == CURLE_OK && (proxy != NULL || proxy_user != NULL || proxy_pass != NULL))
     rc = px_set_proxy(t, proxy, proxy_user, proxy_pass);
   if (rc == CURLE_OK && post) {
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->request.data);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER,
                      body_len < PX_EXPECT_BYTES ? c->post_headers : c->large_post_headers);
