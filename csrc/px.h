@@ -77,7 +77,7 @@ typedef struct px_transfer {
 typedef struct px_client {
   CURLM *multi;
   CURL *prototype; /* holds the shared options; transfers duplicate it */
-  struct curl_slist *post_headers, *large_post_headers;
+  struct curl_slist *get_headers, *proxy_headers, *post_headers, *large_post_headers;
   px_transfer *active, *idle;
   int nidle;
   lua_Integer last_id;

@@ -198,11 +198,13 @@ static int px_close(lua_State *L) {
     curl_multi_cleanup(c->multi);
   if (c->prototype != NULL)
     curl_easy_cleanup(c->prototype);
+  curl_slist_free_all(c->get_headers);
+  curl_slist_free_all(c->proxy_headers);
   curl_slist_free_all(c->post_headers);
   curl_slist_free_all(c->large_post_headers);
   c->multi = NULL;
   c->prototype = NULL;
-  c->post_headers = c->large_post_headers = NULL;
+  c->get_headers = c->proxy_headers = c->post_headers = c->large_post_headers = NULL;
   if (c->scratch.data != NULL)
     memset(c->scratch.data, 0, c->scratch.cap); /* it held a request and its key */
   px_buf_free(c, &c->scratch);
@@ -233,11 +235,34 @@ static void px_header(lua_State *L, struct curl_slist **list, const char *h) {
   *list = more;
 }
 
+/* The header lists of the requests. Every line costs libcurl a formatted
+** copy per request, so GETs add only the User-Agent (libcurl's own
+** "Accept: any" is fine: the API answers JSON whatever is asked) and small
+** bodies their type too; large bodies drop the 100-continue round trip
+** libcurl would add. The User-Agent goes in the lists rather than through
+** CURLOPT_USERAGENT, which libcurl formats anew for every request (1,700
+** instructions); the proxy list carries it to a tunnel's CONNECT. */
+static void px_headers(lua_State *L, px_client *c, int opts) {
+  const char *ua, *line;
+  lua_getfield(L, opts, "user_agent");
+  ua = luaL_optstring(L, -1, "proxyapi");
+  if (strpbrk(ua, "\r\n") != NULL)
+    luaL_error(L, "user_agent: one line expected");
+  line = lua_pushfstring(L, "User-Agent: %s", ua);
+  px_header(L, &c->get_headers, line);
+  px_header(L, &c->proxy_headers, line);
+  px_header(L, &c->post_headers, "Content-Type: application/json");
+  px_header(L, &c->post_headers, line);
+  px_header(L, &c->large_post_headers, "Content-Type: application/json");
+  px_header(L, &c->large_post_headers, "Expect:");
+  px_header(L, &c->large_post_headers, line);
+  lua_pop(L, 2);
+  curl_easy_setopt(c->prototype, CURLOPT_PROXYHEADER, c->proxy_headers);
+}
+
 /* Options every transfer shares, from the options table at opts. */
 static void px_configure(lua_State *L, px_client *c, int opts) {
   CURL *e = c->prototype;
-  lua_getfield(L, opts, "user_agent");
-  px_setopt_string(L, e, CURLOPT_USERAGENT, luaL_optstring(L, -1, "proxyapi"));
   lua_getfield(L, opts, "connect_timeout");
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, px_millis(luaL_optnumber(L, -1, 10)));
   lua_getfield(L, opts, "timeout");
@@ -260,7 +285,7 @@ static void px_configure(lua_State *L, px_client *c, int opts) {
   lua_getfield(L, opts, "insecure");
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, lua_toboolean(L, -1) ? 0L : 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, lua_toboolean(L, -1) ? 0L : 2L);
-  lua_pop(L, 8);
+  lua_pop(L, 7);
   px_setopt_string(L, e, CURLOPT_PROTOCOLS_STR, "http,https");
   px_transfer_configure(c, e);
 }
@@ -316,13 +341,7 @@ static int px_new_client(lua_State *L) {
   c->prototype = curl_easy_init();
   if (c->multi == NULL || c->prototype == NULL)
     luaL_error(L, "libcurl: cannot make a handle");
-  /* Every header line costs libcurl a formatted copy per request, so
-  ** GETs add none (libcurl's own "Accept: any" is fine: the API answers
-  ** JSON whatever is asked) and small bodies only their type. Large
-  ** bodies drop the 100-continue round trip libcurl would add. */
-  px_header(L, &c->post_headers, "Content-Type: application/json");
-  px_header(L, &c->large_post_headers, "Content-Type: application/json");
-  px_header(L, &c->large_post_headers, "Expect:");
+  px_headers(L, c, 1);
   px_configure(L, c, 1);
   px_take_key(L, c, 1);
   c->closed = 0;

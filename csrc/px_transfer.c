@@ -349,7 +349,7 @@ px_transfer *px_transfer_start(lua_State *L, px_client *c, int req, lua_Integer 
                      body_len < PX_EXPECT_BYTES ? c->post_headers : c->large_post_headers);
   } else if (rc == CURLE_OK) {
     curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, c->get_headers);
   }
   /* reads may bring large replies: they ask for compression; the replies
   ** to writes are a small envelope, and asking costs every transfer. Only
