@@ -58,10 +58,11 @@ SAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 ASAN_CORE_OBJ = $(call obj,$(BUILD)/asan/obj,$(CORE_SRC)) $(CJSON_PRIVATE)
 ASAN_HOST_OBJ = $(call obj,$(BUILD)/asan/obj,$(HOST_SRC)) $(BUILD)/asan/obj/px_embedded.o
 
-$(CJSON_PRIVATE): $(CJSON_A)
+$(CJSON_PRIVATE): $(CJSON_A) Makefile
 	@mkdir -p $(@D)/cjson
 	cd $(@D)/cjson && ar x $(CJSON_A) && ld -r -o all.o lua_cjson.o fpconv.o strbuf.o
 	objcopy --redefine-sym lua_pushnumber=px_cjson_pushnumber --redefine-sym lua_pushlightuserdata=px_cjson_pushnull \
+	  --redefine-sym luaL_checklstring=px_cjson_checklstring \
 	  --redefine-sym luaopen_cjson=px_luaopen_cjson --redefine-sym luaopen_cjson_safe=px_luaopen_cjson_safe \
 	  --redefine-sym stderr=px_cjson_stderr --keep-global-symbol=px_luaopen_cjson $(@D)/cjson/all.o $@
 

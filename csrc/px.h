@@ -44,6 +44,9 @@
 /* all the headers of one reply, at most (libcurl's own cap is 300 KB) */
 #define PX_MAX_HEADER_KB 64
 
+/* buffers larger than this are freed when their transfer is released */
+#define PX_KEEP_BYTES (256 * 1024)
+
 /* How a reply body is handed back (the `reply` field of a request). */
 enum { PX_REPLY_JSON, PX_REPLY_MAYBE_TEXT, PX_REPLY_IGNORE };
 
@@ -94,6 +97,9 @@ typedef struct px_client {
   ** request buffer, and the transfer's old one becomes this (no Lua
   ** string holds a request, nor the key in it) */
   px_buf scratch;
+  /* an empty reply buffer, given to the next transfer that finishes when
+  ** its own is taken to be decoded in place */
+  px_buf spare_reply;
   lua_Alloc alloc;
   void *alloc_ud;
   int closed;
@@ -156,6 +162,10 @@ void px_out_init_buf(px_out *o, lua_State *L, px_client *c, px_buf *buf);
 void px_out_put(px_out *o, const char *s, size_t n);
 void px_out_push(px_out *o);
 int px_json_decode(lua_State *L, int idx);
+/* Decodes text it reads in place; raises nothing: 1 with the value on
+** top, 0 with a message, -1 with an error to raise (memory, interrupt).
+** Needs 6 free stack slots. */
+int px_json_decode_text(lua_State *L, const char *data, size_t len);
 void px_json_put_value(px_out *o, int idx, int depth);
 void px_json_put_string(px_out *o, const char *s, size_t n);
 int px_format_number(lua_State *L, int idx, char *out, size_t size);

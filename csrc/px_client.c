@@ -208,6 +208,7 @@ static int px_close(lua_State *L) {
   if (c->scratch.data != NULL)
     memset(c->scratch.data, 0, c->scratch.cap); /* it held a request and its key */
   px_buf_free(c, &c->scratch);
+  px_buf_free(c, &c->spare_reply);
   px_forget_key(c);
   return 0;
 }

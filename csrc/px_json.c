@@ -22,10 +22,10 @@
 #include "px.h"
 
 /*
-** Decodes the string at idx with the private cjson instance (an upvalue
-** of the running function) and normalises the result. Returns 1 with the
-** value on top, or 0 with an error message on top. Memory errors
-** propagate.
+** Decodes text[0, len) with the private cjson instance (an upvalue of the
+** running function) and normalises the result. The private copy reads the
+** text where it is (its luaL_checklstring is redirected here), so a reply
+** is decoded from the transfer's buffer without becoming a Lua string.
 */
 #ifdef PX_PRIVATE_CJSON
 enum { PX_SAW_NULL = 1, PX_SAW_NONFINITE = 2 };
@@ -34,6 +34,7 @@ static _Thread_local int px_decode_saw = 0;
 int px_luaopen_cjson(lua_State *L);
 void px_cjson_pushnumber(lua_State *L, lua_Number n);
 void px_cjson_pushnull(lua_State *L, void *p);
+const char *px_cjson_checklstring(lua_State *L, int arg, size_t *len);
 
 /* The copy reads stderr (its strbuf's last-resort messages) without the
 ** indirection a shared object needs: it reads this one, in the core. */
@@ -58,6 +59,29 @@ void px_cjson_pushnull(lua_State *L, void *p) {
 }
 #endif
 
+/* The text a decode reads, passed to cjson as a light userdata. */
+typedef struct px_text {
+  const char *data;
+  size_t len;
+} px_text;
+
+#ifdef PX_PRIVATE_CJSON
+/* the text of the decode in progress (saved and restored around each, so
+** a decode started from a debug hook inside another one reads its own) */
+static _Thread_local const px_text *px_decoding = NULL;
+
+/* cjson's luaL_checklstring (its decode's only use): the light userdata
+** of the decode in progress stands for its text; nothing else does. */
+const char *px_cjson_checklstring(lua_State *L, int arg, size_t *len) {
+  if (px_decoding != NULL && lua_type(L, arg) == LUA_TLIGHTUSERDATA &&
+      lua_touserdata(L, arg) == (void *)px_decoding) {
+    *len = px_decoding->len;
+    return px_decoding->data;
+  }
+  return luaL_checklstring(L, arg, len);
+}
+#endif
+
 /* lua.c's Ctrl-C handler (and pxlua's stop hook) stop a script by a hook
 ** that raises PX_INTERRUPTED (removing itself first): when it fires inside
 ** the decoder, the decoder's pcall must not turn it into a bad reply. No
@@ -67,46 +91,81 @@ static int px_json_stopped(lua_State *L) {
   return msg != NULL && strcmp(msg, PX_INTERRUPTED) == 0;
 }
 
-int px_json_decode(lua_State *L, int idx) {
+/* (decode, text) -> value | nil, message. Errors that are not the
+** text's fault (memory, an interrupt) propagate. */
+static int px_decode_run(lua_State *L) {
+  const px_text *text = lua_touserdata(L, 2);
+  const char *err;
   int status;
-  size_t len;
-  const char *text, *err;
-  idx = lua_absindex(L, idx);
-  text = lua_tolstring(L, idx, &len);
-  lua_pushvalue(L, PX_UV_DECODE);
-  lua_pushvalue(L, idx); /* the same string: no copy of the reply */
+  lua_pushvalue(L, 1);
 #ifdef PX_PRIVATE_CJSON
+  lua_pushvalue(L, 2);
   px_decode_saw = 0;
+#else
+  lua_pushlstring(L, text->data, text->len);
 #endif
   status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_ERRMEM || (status != LUA_OK && px_json_stopped(L)))
-    lua_error(L); /* not the reply's fault: the caller's to see */
+    return lua_error(L);
   if (status != LUA_OK) {
     lua_pushfstring(L, "invalid JSON in reply (%s)", lua_tostring(L, -1));
-    lua_remove(L, -2);
-    return 0;
+    goto bad;
   }
   if (lua_type(L, -1) == LUA_TLIGHTUSERDATA) { /* a JSON null */
-    lua_pop(L, 1);
     lua_pushnil(L);
     return 1;
   }
 #ifdef PX_PRIVATE_CJSON
   if (px_decode_saw & PX_SAW_NONFINITE) {
-    lua_pop(L, 1);
     lua_pushliteral(L, "number out of range in reply");
-    return 0;
+    goto bad;
   }
   if (!(px_decode_saw & PX_SAW_NULL))
     return 1; /* every number is already what it should be */
 #endif
-  err = px_normalise(L, -1, text, len);
-  if (err != NULL) {
+  err = px_normalise(L, -1, text->data, text->len);
+  if (err == NULL)
+    return 1;
+  lua_pushstring(L, err);
+bad:
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+int px_json_decode_text(lua_State *L, const char *data, size_t len) {
+  px_text text = {data, len};
+  int status;
+#ifdef PX_PRIVATE_CJSON
+  const px_text *outer = px_decoding;
+  px_decoding = &text;
+#endif
+  lua_pushcfunction(L, px_decode_run);
+  lua_pushvalue(L, PX_UV_DECODE);
+  lua_pushlightuserdata(L, &text);
+  status = lua_pcall(L, 2, 2, 0);
+#ifdef PX_PRIVATE_CJSON
+  px_decoding = outer;
+#endif
+  if (status != LUA_OK)
+    return -1;
+  if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
-    lua_pushstring(L, err);
-    return 0;
+    return 1;
   }
-  return 1;
+  lua_remove(L, -2);
+  return 0;
+}
+
+int px_json_decode(lua_State *L, int idx) {
+  size_t len;
+  const char *data = lua_tolstring(L, idx, &len); /* it stays at idx */
+  int r;
+  luaL_checkstack(L, 6, NULL);
+  r = px_json_decode_text(L, data, len);
+  if (r < 0)
+    lua_error(L);
+  return r;
 }
 
 /* The value core.json_empty_array: written as [] (an empty table is {}). */

@@ -167,29 +167,32 @@ static void px_setnumber(lua_State *L, const char *field, lua_Number v) {
   lua_setfield(L, -2, field);
 }
 
-/* Decodes the body string on top into the result table below it. */
-static void px_decode_into(lua_State *L, int mode) {
-  size_t len;
-  const char *s = lua_tolstring(L, -1, &len), *p = s;
-  if (mode == PX_REPLY_MAYBE_TEXT) {
-    while (p < s + len && isspace((unsigned char)*p))
-      p++;
-    if (p == s + len || *p != '{') { /* a text reply */
-      lua_setfield(L, -2, "text");
-      return;
-    }
-  }
-  if (len == 0) {
-    lua_pop(L, 1);
-    lua_pushliteral(L, "empty reply");
-    lua_setfield(L, -2, "bad_json");
-  } else if (px_json_decode(L, -1)) {
-    lua_setfield(L, -3, "data");
-    lua_pop(L, 1);
+/* Whether a reply that may be text is text: anything but an object. */
+static int px_is_text(const px_buf *reply) {
+  const char *p = reply->data, *end;
+  if (reply->len == 0)
+    return 1;
+  end = p + reply->len;
+  while (p < end && isspace((unsigned char)*p))
+    p++;
+  return p == end || *p != '{';
+}
+
+/* Decodes a reply taken from its transfer into the result table on top,
+** then keeps its buffer for the next transfer that finishes (or frees
+** it): the reply is read where it is, never copied into a Lua string.
+** Nothing here raises while the buffer is this frame's alone. */
+static void px_decode_into(lua_State *L, px_client *c, px_buf *reply) {
+  int r = px_json_decode_text(L, reply->data, reply->len);
+  if (c->spare_reply.data == NULL && !c->closed && reply->cap <= PX_KEEP_BYTES) {
+    reply->len = 0;
+    c->spare_reply = *reply;
   } else {
-    lua_setfield(L, -3, "bad_json");
-    lua_pop(L, 1);
+    px_buf_free(c, reply);
   }
+  if (r < 0)
+    lua_error(L);
+  lua_setfield(L, -2, r ? "data" : "bad_json");
 }
 
 /* Pushes the result table of a finished transfer and releases it. */
@@ -198,6 +201,7 @@ int px_result_push(lua_State *L, px_client *c, px_transfer *t) {
   double elapsed = 0, retry_after = -1;
   int mode = t->reply_mode;
   const char *failure = px_failure(t);
+  px_buf reply = {NULL, 0, 0};
   if (t->out_of_memory) {
     px_transfer_release(c, t);
     luaL_error(L, "not enough memory");
@@ -206,7 +210,7 @@ int px_result_push(lua_State *L, px_client *c, px_transfer *t) {
   curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &elapsed);
   if (status >= 300)
     retry_after = px_retry_after(t->easy);
-  luaL_checkstack(L, 4, NULL);
+  luaL_checkstack(L, 8, NULL); /* the table and a decode's 6 */
   lua_createtable(L, 0, 8);
   if (status > 0) {
     lua_pushinteger(L, status);
@@ -224,12 +228,20 @@ int px_result_push(lua_State *L, px_client *c, px_transfer *t) {
     lua_setfield(L, -2, "kind");
     px_push_failure_msg(L, c, t);
     lua_setfield(L, -2, "msg");
-  } else if (mode != PX_REPLY_IGNORE) {
-    /* the reply is copied once, into the string the decoder reads */
-    lua_pushlstring(L, t->reply.data ? t->reply.data : "", t->reply.len);
+  } else if (mode == PX_REPLY_IGNORE) {
+  } else if (mode == PX_REPLY_MAYBE_TEXT && px_is_text(&t->reply)) {
+    lua_pushlstring(L, t->reply.len > 0 ? t->reply.data : "", t->reply.len);
+    lua_setfield(L, -2, "text");
+  } else if (t->reply.len == 0) {
+    lua_pushliteral(L, "empty reply");
+    lua_setfield(L, -2, "bad_json");
+  } else { /* the transfer gets the spare buffer in exchange */
+    reply = t->reply;
+    t->reply = c->spare_reply;
+    c->spare_reply = (px_buf){NULL, 0, 0};
   }
   px_transfer_release(c, t);
-  if (failure == NULL && mode != PX_REPLY_IGNORE)
-    px_decode_into(L, mode);
+  if (reply.data != NULL)
+    px_decode_into(L, c, &reply);
   return 1;
 }

@@ -14,7 +14,6 @@
 
 #define PX_IDLE_MAX 64
 /* idle transfers keep buffers up to this size, larger ones are freed */
-#define PX_KEEP_BYTES (256 * 1024)
 #define PX_MAX_HEADER_BYTES (PX_MAX_HEADER_KB * 1024)
 /* bodies from this size on would get libcurl's Expect: 100-continue
 ** (1 KiB in older libcurl, 1 MiB in Debian 12's 7.88): they ask for none */
@@ -29,12 +28,15 @@ static size_t px_on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
     t->too_large = 1;
     return 0;
   }
-  if (!px_buf_reserve(t->client, &t->reply, n)) {
+  /* one byte more: the decoder reads the reply in place, and like a Lua
+  ** string's its text ends in a NUL */
+  if (!px_buf_reserve(t->client, &t->reply, n + 1)) {
     t->out_of_memory = 1;
     return 0;
   }
   memcpy(t->reply.data + t->reply.len, ptr, n);
   t->reply.len += n;
+  t->reply.data[t->reply.len] = '\0';
   return n;
 }
 

@@ -337,6 +337,31 @@ describe("on the wire", function()
     assert.falsy(last_wire():find("7.0", 1, true))
   end)
 
+  -- Replies are decoded where they arrived, the decoder told which text
+  -- to read; a decode started from a debug hook inside another one (a
+  -- profiler's, say) must read its own text and leave the outer's alone.
+  it("decodes a reply in place, even with decodes nested from a hook", function()
+    assert(api:add_accounts { "nest1:pw", "nest2:pw" })
+    local plain = assert(api:list_accounts())
+    local inner, busy = {}, false
+    debug.sethook(function()
+      if busy then return end
+      busy = true
+      inner[#inner + 1] = core.json_decode('{"inner":[1,2,3]}')
+      busy = false
+    end, "c")
+    local ok, nested, err = pcall(api.list_accounts, api)
+    debug.sethook()
+    assert(ok, nested)
+    assert.is_nil(err)
+    assert.same(plain, nested)
+    assert.truthy(#inner > 10)
+    for _, v in ipairs(inner) do
+      assert.same({ inner = { 1, 2, 3 } }, v)
+    end
+    assert.error_matches(function() core.json_decode(core.json_empty_array) end, "string expected")
+  end)
+
   it("leaves absent optional parameters out entirely", function()
     assert(api:add_accounts { "wire2:pw" })
     local wire = last_wire()
