@@ -52,9 +52,13 @@ function M.parse(lines, build)
       local t = line:match("^%s*([%d,]+)%s+%([%s%d.]+%%%)%s+PROGRAM TOTALS")
       total = t and tonumber((t:gsub(",", "")))
     end
-    local n, mark, fn, obj = line:match("^%s*([%d,]+) %([%s%d.]+%%%)%s+([*>])%s+(%S+).-%[([^%]]+)%]%s*$")
+    local n, mark, fn, rest = line:match("^%s*([%d,]+) %([%s%d.]+%%%)%s+([*>])%s+(%S+)(.*)$")
     if n then
       n = tonumber((n:gsub(",", "")))
+      -- callgrind_annotate leaves the object out of some lines (functions
+      -- of a dlopen'ed module with absolute source paths, say): only ours
+      -- have debug information to be named by, so such a line is ours
+      local obj = rest:match("%[([^%]]+)%]%s*$") or build .. "(unnamed)"
       if mark == "*" then
         caller_fn, caller_obj = fn, obj
       elseif caller_obj then
