@@ -64,13 +64,6 @@ static size_t px_on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
-static int px_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                          curl_off_t ulnow) {
-  px_transfer *t = ud;
-  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-  return t->cancelled || px_grace_over(t->client->grace);
-}
-
 /* Called each time the request is about to go out on a connection (after
 ** any proxy tunnel is up), so a resend libcurl makes on its own (a reused
 ** connection found dead) is counted as the extra try it is, and a request
@@ -91,8 +84,9 @@ void px_transfer_configure(px_client *c, CURL *e) {
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, px_on_data);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, px_on_header);
-  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, px_on_progress);
+  /* no progress callback: a cancelled transfer leaves the multi handle at
+  ** once, and px_transfer_drive cancels them all when a grace is over
+  ** (libcurl's progress meter cost 1,000-2,000 instructions a call) */
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, px_on_send);
 }
 
@@ -153,7 +147,6 @@ static px_transfer *px_acquire(px_client *c) {
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, (void *)t);
-    curl_easy_setopt(t->easy, CURLOPT_XFERINFODATA, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, (void *)t);
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
   }
