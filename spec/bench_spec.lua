@@ -73,7 +73,7 @@ describe("bench glue split (callgrind profile)", function()
   200,000 (20.00%)  >   ???:json_decode'2 (10x) [/b/build/pxlua]
    70,000 ( 7.00%)  *  ???:0x000000000004cbe0 [/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0]
    10,000 ( 1.00%)  >   ???:px_on_data (10x) [/b/build/pxlua]
-   60,000 ( 6.00%)  *  ???:px_transfer_drive 
+   60,000 ( 6.00%)  *  ???:px_transfer_drive
    50,000 ( 5.00%)  >   ???:lua_getfield (10x) [/usr/bin/lua5.4]
    10,000 ( 1.00%)  >   ???:curl_multi_poll (10x) [/usr/lib/x86_64-linux-gnu/libcurl.so.4.8.0]
 ]]
