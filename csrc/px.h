@@ -164,7 +164,7 @@ void px_out_push(px_out *o);
 int px_json_decode(lua_State *L, int idx);
 /* Decodes text it reads in place; raises nothing: 1 with the value on
 ** top, 0 with a message, -1 with an error to raise (memory, interrupt).
-** Needs 6 free stack slots. */
+** Needs 3 free stack slots (the function, its decoder, the text). */
 int px_json_decode_text(lua_State *L, const char *data, size_t len);
 void px_json_put_value(px_out *o, int idx, int depth);
 void px_json_put_string(px_out *o, const char *s, size_t n);

@@ -161,7 +161,7 @@ int px_json_decode(lua_State *L, int idx) {
   size_t len;
   const char *data = lua_tolstring(L, idx, &len); /* it stays at idx */
   int r;
-  luaL_checkstack(L, 6, NULL);
+  luaL_checkstack(L, 3, NULL);
   r = px_json_decode_text(L, data, len);
   if (r < 0)
     lua_error(L);

@@ -170,7 +170,7 @@ static void px_setnumber(lua_State *L, const char *field, lua_Number v) {
 /* Whether a reply that may be text is text: anything but an object. */
 static int px_is_text(const px_buf *reply) {
   const char *p = reply->data, *end;
-  if (reply->len == 0)
+  if (reply->len == 0) /* and maybe no buffer: no pointer arithmetic on NULL */
     return 1;
   end = p + reply->len;
   while (p < end && isspace((unsigned char)*p))
@@ -210,7 +210,7 @@ int px_result_push(lua_State *L, px_client *c, px_transfer *t) {
   curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &elapsed);
   if (status >= 300)
     retry_after = px_retry_after(t->easy);
-  luaL_checkstack(L, 8, NULL); /* the table and a decode's 6 */
+  luaL_checkstack(L, 4, NULL); /* the table and a decode's 3 */
   lua_createtable(L, 0, 8);
   if (status > 0) {
     lua_pushinteger(L, status);
@@ -229,6 +229,7 @@ int px_result_push(lua_State *L, px_client *c, px_transfer *t) {
     px_push_failure_msg(L, c, t);
     lua_setfield(L, -2, "msg");
   } else if (mode == PX_REPLY_IGNORE) {
+    /* nothing to hand back */
   } else if (mode == PX_REPLY_MAYBE_TEXT && px_is_text(&t->reply)) {
     lua_pushlstring(L, t->reply.len > 0 ? t->reply.data : "", t->reply.len);
     lua_setfield(L, -2, "text");

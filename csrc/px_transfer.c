@@ -13,7 +13,6 @@
 #include "px.h"
 
 #define PX_IDLE_MAX 64
-/* idle transfers keep buffers up to this size, larger ones are freed */
 #define PX_MAX_HEADER_BYTES (PX_MAX_HEADER_KB * 1024)
 /* bodies from this size on would get libcurl's Expect: 100-continue
 ** (1 KiB in older libcurl, 1 MiB in Debian 12's 7.88): they ask for none */
